@@ -1,0 +1,76 @@
+"""Device and precision resolution, shared by the embedders and the estimators."""
+
+import contextlib
+
+import torch
+
+from .exceptions import DeviceUnavailableError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(device):
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device`` into a
+    ``torch.device``, failing clearly when the hardware is absent."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DeviceUnavailableError(
+            f"device={device!r} is not a device torch understands ({exc}). "
+            "Use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
+        ) from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(
+                f"device={device!r} was requested but CUDA is not available on this machine "
+                f"(torch {torch.__version__}, built with CUDA {torch.version.cuda}). "
+                "Use device='auto' to fall back to the CPU, or install a CUDA build of torch."
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"device={device!r} was requested but only {torch.cuda.device_count()} "
+                "CUDA device(s) are visible."
+            )
+    if resolved.type == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise DeviceUnavailableError(
+            f"device={device!r} was requested but MPS is not available. Use device='auto'."
+        )
+    return resolved
+
+
+def resolve_precision(device, precision):
+    """The autocast dtype for ``precision`` on ``device``, or None for full fp32.
+
+    ``"auto"`` means bf16 on GPUs that support it, fp16 on other GPUs, fp32 on the CPU.
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def autocast(device, dtype):
+    """An autocast context for ``dtype`` (None: no autocast)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def is_out_of_memory(exc):
+    """True for the errors that mean 'this batch did not fit on the device'."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()

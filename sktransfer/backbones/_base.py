@@ -1,0 +1,164 @@
+"""What a loaded backbone is: a module, its preprocessing and its ordered blocks.
+
+A backbone is an ``nn.Module`` whose ``forward`` returns unpooled features: a
+``(N, C, H, W)`` feature map for CNNs, ``(N, L, C)`` tokens for transformers or
+``(N, C)`` vectors. Pooling, precision and batching belong to the callers, so
+the same backbone serves the embedders and the fine-tuning estimators.
+
+``blocks`` is the ordered list (input side first) of ``(name, module_paths)``:
+the parameters under those paths make up the block (for freezing), and the
+output of the last path is the block's output (for intermediate features).
+"""
+
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Preprocessing that travels with the weights (timm's ``pretrained_cfg`` idea).
+
+    Images are resized (short side) to ``round(input_size / crop_pct)`` with
+    ``interpolation``, centre-cropped to ``input_size`` and scaled with ``mean``/``std``.
+    """
+
+    input_size: int = 224
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    resize: int = None  # None: floor(input_size / crop_pct), as timm does
+
+    @property
+    def resize_size(self):
+        return self.resize or math.floor(self.input_size / self.crop_pct)
+
+    def with_input_size(self, input_size):
+        """The same preprocessing at another crop size (the resize keeps ``crop_pct``)."""
+        if input_size is None or input_size == self.input_size:
+            return self
+        return replace(self, input_size=input_size, resize=None)
+
+    def as_dict(self):
+        return {
+            "input_size": (3, self.input_size, self.input_size),
+            "resize_size": self.resize_size,
+            "crop_pct": self.crop_pct,
+            "interpolation": self.interpolation,
+            "mean": tuple(self.mean),
+            "std": tuple(self.std),
+        }
+
+
+@dataclass
+class Block:
+    """A named, ordered piece of a backbone; see the module docstring."""
+
+    name: str
+    paths: list = field(default_factory=list)
+
+
+class Backbone(nn.Module):
+    """Base class of every backbone; subclasses implement :meth:`forward`."""
+
+    modality = "image"
+
+    def __init__(self, model, *, name, blocks, default_pooling="avg", classifier=None):
+        super().__init__()
+        self.model = model
+        self.name = name
+        self.blocks = list(blocks)
+        self.default_pooling = default_pooling
+        self.classifier_path = classifier
+
+    def block_names(self):
+        return [block.name for block in self.blocks]
+
+    def block_output_module(self, block):
+        """The submodule whose forward output is ``block``'s output."""
+        for path in reversed(block.paths):
+            module = _get_submodule_or_none(self.model, path)
+            if module is not None:
+                return module
+        raise ValueError(f"Block {block.name!r} of backbone {self.name!r} has no module to hook.")
+
+    def block_parameters(self, block):
+        """``(name, parameter)`` pairs (names relative to ``self.model``) in ``block``."""
+        prefixes = tuple(block.paths)
+        return [
+            (name, param)
+            for name, param in self.model.named_parameters()
+            if any(name == p or name.startswith(p + ".") for p in prefixes)
+        ]
+
+
+class ImageBackbone(Backbone):
+    """A vision network; ``data_config`` says how to preprocess its input."""
+
+    def __init__(self, model, *, data_config=None, features=None, **kwargs):
+        super().__init__(model, **kwargs)
+        self.data_config = data_config or DataConfig()
+        # Name of a function in ``_features.FEATURE_FUNCTIONS``: kept as a string so
+        # that fitted estimators pickle without custom reducers.
+        self.features = features or "call"
+
+    def forward(self, images):
+        from ._features import FEATURE_FUNCTIONS
+
+        return FEATURE_FUNCTIONS[self.features](self.model, images)
+
+    def classify(self, images):
+        """Logits of the pretrained classification head, when the backbone kept one."""
+        if self.classifier_path is None:
+            raise ValueError(f"Backbone {self.name!r} has no pretrained classifier head.")
+        from ._features import FEATURE_FUNCTIONS
+
+        logits_fn = FEATURE_FUNCTIONS.get(self.features + ":logits")
+        if logits_fn is None:
+            return self.model(images)
+        return logits_fn(self.model, images)
+
+
+class VectorBackbone(Backbone):
+    """A small fixed random MLP over numeric vectors.
+
+    It exists so that scikit-learn's estimator checks, which feed 2-D float arrays,
+    exercise the embedders for real; see ``tests/test_common.py``. Its weights
+    depend only on the number of input features and ``seed``.
+    """
+
+    modality = "vector"
+
+    def __init__(self, n_outputs=8, seed=0):
+        super().__init__(nn.Identity(), name="tiny_vector_mlp", blocks=[], default_pooling="avg")
+        self.n_outputs = n_outputs
+        self.seed = seed
+        self.layer = None
+
+    def build(self, n_features_in):
+        generator = torch.Generator().manual_seed(self.seed)
+        layer = nn.Linear(n_features_in, self.n_outputs)
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator))
+            layer.weight.mul_(n_features_in**-0.5)
+            layer.bias.zero_()
+        self.layer = layer
+        self.model = nn.Sequential(layer, nn.Tanh())
+        self.blocks = [Block("linear", ["0"]), Block("activation", ["1"])]
+        return self
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def _get_submodule_or_none(model, path):
+    try:
+        return model.get_submodule(path)
+    except AttributeError:
+        return None

@@ -1,0 +1,68 @@
+"""Weights from local files, and users' own modules."""
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ._base import Block, DataConfig, ImageBackbone
+
+
+def load_state_dict_file(path):
+    """A state dict from ``.safetensors`` or a torch file, never running pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights={str(path)!r}: no such file.")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors vary by torch version
+        raise ValueError(
+            f"weights={str(path)!r} could not be loaded safely ({exc}). sktransfer loads torch "
+            "files with weights_only=True: save a plain state dict "
+            "(torch.save(model.state_dict(), path)) or a .safetensors file."
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"weights={str(path)!r} does not hold a state dict (got {type(state).__name__}).")
+    return state
+
+
+def load_weights_into(backbone, path):
+    """Load a local state dict into ``backbone.model``, naming missing and unexpected keys."""
+    state = load_state_dict_file(path)
+    result = backbone.model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(
+            f"weights={os.fspath(path)!r} does not match backbone {backbone.name!r}: "
+            f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]} "
+            f"({len(result.missing_keys)} and {len(result.unexpected_keys)} in all)."
+        )
+    return backbone
+
+
+def from_module(module, *, name=None, data_config=None, blocks=None, default_pooling="avg"):
+    """Wrap a user's own ``nn.Module`` as an image backbone.
+
+    ``module(images)`` must return a feature map ``(N, C, H, W)``, tokens ``(N, L, C)``
+    or vectors ``(N, C)``. Without ``data_config`` the images are preprocessed the
+    ImageNet way at 224 px. ``blocks`` (a list of child names, input side first)
+    defaults to the module's top-level children.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"backbone must be a name or an nn.Module, got {type(module).__name__}.")
+    if blocks is None:
+        blocks = [name for name, child in module.named_children() if any(True for _ in child.parameters())]
+    return ImageBackbone(
+        module,
+        name=name or type(module).__name__,
+        data_config=data_config or DataConfig(),
+        features="call",
+        blocks=[Block(b, [b]) for b in blocks],
+        default_pooling=default_pooling,
+    )

