@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from .._validation import closest_names
@@ -110,7 +111,11 @@ def load_backbone(backbone, weights="default", modality=None):
         raise ValueError(f"weights={weights!r} must be 'default', None, a weight name or a file path.")
     if isinstance(weights, str) and weights.lower() == "default":
         weights = "default"
-    loaded = _load(backbone, weights, modality)
+    # Random initialisation (weights=None, new heads) must neither consume nor depend on the
+    # caller's global RNG: seed a forked generator so repeated fits build identical networks.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        loaded = _load(backbone, weights, modality)
     if modality is not None and loaded.modality not in (modality, "vector"):
         fix = {"text": "TextEmbedder or TextClassifier", "image": "ImageEmbedder or ImageClassifier"}
         raise ValueError(

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from .._device import PRECISIONS, autocast, is_out_of_memory, resolve_device, resolve_precision
 from .._validation import check_option, did_you_mean
 from ..backbones import backbone_modality, load_backbone
+from ._cache import backbone_digest, open_cache, subset
 from ._pooling import POOLINGS, pool
 
 
@@ -39,6 +40,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "precision": [StrOptions(set(PRECISIONS))],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
         "normalize": ["boolean", StrOptions({"auto"})],
+        "cache": [None, str, os.PathLike],
         "verbose": ["verbose"],
     }
 
@@ -78,6 +80,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         except ValueError as exc:  # e.g. pooling='cls' on a CNN
             raise InvalidParameterError(f"{type(self).__name__}: {exc}") from None
         self.n_features_out_ = sample.shape[1]
+        self._backbone_digest_ = backbone_digest(self.backbone_) if self.cache is not None else None
         return self
 
     def transform(self, X):
@@ -99,9 +102,16 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             X = self._check_inputs(X)
         self._move_to(resolve_device(self.device))
         out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
-        with tqdm(total=len(X), disable=not self.verbose, desc=type(self).__name__, unit="sample") as bar:
-            for indices, inputs in self._batches(X):
-                out[indices] = self._embed_with_backoff(inputs)
+        cache = open_cache(self, X)  # None without cache=
+        todo = np.arange(len(X)) if cache is None else cache.load(out)  # load fills in the hits
+        progress = dict(total=len(X), initial=len(X) - len(todo), desc=type(self).__name__, unit="sample")
+        with tqdm(disable=not self.verbose, **progress) as bar:
+            batches = self._batches(subset(X, todo)) if len(todo) else ()  # only the misses
+            for indices, inputs in batches:
+                rows = self._embed_with_backoff(inputs)
+                out[todo[indices]] = rows
+                if cache is not None:
+                    cache.store(todo[indices], rows)
                 bar.update(len(indices))
         return out
 

@@ -42,6 +42,14 @@ class ImageEmbedder(BaseEmbedder):
         DataLoader worker processes that decode images in parallel.
     normalize : bool or "auto", default="auto"
         L2-normalise each output vector; "auto" follows the backbone (False for images).
+    cache : None, str or path, default=None
+        A directory in which to keep the features of each image, so that repeated
+        transforms of the same images (cross-validation folds, grid-search
+        candidates, reruns) reuse them instead of running the backbone again. The
+        key covers the backbone and its weights, the preprocessing, pooling,
+        layers, normalisation, precision and each image's content (a file's
+        bytes, not its path; an array's or PIL image's pixels), so any change
+        recomputes. Safe to share between processes. See ``docs/cache.md``.
     verbose : int, default=0
         Show a progress bar while transforming.
 
@@ -84,6 +92,7 @@ class ImageEmbedder(BaseEmbedder):
         precision="auto",
         num_workers=0,
         normalize="auto",
+        cache=None,
         verbose=0,
     ):
         self.backbone = backbone
@@ -96,6 +105,7 @@ class ImageEmbedder(BaseEmbedder):
         self.precision = precision
         self.num_workers = num_workers
         self.normalize = normalize
+        self.cache = cache
         self.verbose = verbose
 
     def pretrained_logits(self, X):
@@ -115,7 +125,8 @@ class ImageEmbedder(BaseEmbedder):
         return np.concatenate(chunks)
 
     def _setup(self, backbone):
-        self.data_config_ = backbone.data_config.with_input_size(self.image_size)
+        if backbone.modality == "image":
+            self.data_config_ = backbone.data_config.with_input_size(self.image_size)
 
     def _check_inputs(self, X):
         return image_inputs(X, type(self).__name__)
@@ -127,6 +138,7 @@ class ImageEmbedder(BaseEmbedder):
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.device_.type == "cuda",
+            generator=torch.Generator(),  # keeps the global RNG untouched
         )
         start = 0
         for batch in loader:

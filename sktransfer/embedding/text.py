@@ -38,6 +38,13 @@ class TextEmbedder(BaseEmbedder):
     normalize : bool or "auto", default="auto"
         L2-normalise each vector; "auto" follows the model (True for
         sentence-transformers models that end with a Normalize module).
+    cache : None, str or path, default=None
+        A directory in which to keep the features of each text, so that repeated
+        transforms of the same texts (cross-validation folds, grid-search
+        candidates, reruns) reuse them instead of running the encoder again. The
+        key covers the model, its weights and tokenizer, ``max_length``, pooling,
+        layers, normalisation, precision and the text itself, so any change
+        recomputes. Safe to share between processes. See ``docs/cache.md``.
     verbose : int, default=0
         Show a progress bar while transforming.
 
@@ -74,6 +81,7 @@ class TextEmbedder(BaseEmbedder):
         precision="auto",
         num_workers=0,
         normalize="auto",
+        cache=None,
         verbose=0,
     ):
         self.backbone = backbone
@@ -86,6 +94,7 @@ class TextEmbedder(BaseEmbedder):
         self.precision = precision
         self.num_workers = num_workers
         self.normalize = normalize
+        self.cache = cache
         self.verbose = verbose
 
     def _check_inputs(self, X):
@@ -100,9 +109,9 @@ class TextEmbedder(BaseEmbedder):
             batch_size=None,
             num_workers=self.num_workers,
             pin_memory=self.device_.type == "cuda",
+            generator=torch.Generator(),  # keeps the global RNG untouched
         )
-        for indices, tokens in zip(chunks, loader):
-            yield indices, tokens
+        yield from zip(chunks, loader)
 
     def _input_forward(self, tokens):
         tokens = {k: v.to(self.device_, non_blocking=True) for k, v in tokens.items()}

