@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sktransfer import ImageEmbedder, TextEmbedder
 from sktransfer.embedding._cache import input_digest
+from sktransfer.exceptions import ImageReadError
 
 TEXTS = ["a gripping, funny film", "dull", "null", "", "ünïcödé ✓", "a gripping, funny film!"]
 
@@ -311,3 +312,13 @@ def test_cache_parameter_is_validated(images):
     with pytest.raises(InvalidParameterError, match="cache"):
         image_embedder(cache=3).fit(images)
     assert "cache" in TextEmbedder().get_params()
+
+
+def test_unreadable_file_is_named_by_its_index_in_X_even_after_hits(tmp_path, image_files):
+    paths, _ = image_files
+    embedder = ImageEmbedder("tiny_cnn", cache=tmp_path / "cache").fit(paths)
+    embedder.transform(paths[:3])  # the first three become hits
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    with pytest.raises(ImageReadError, match=r"Image 3 .*broken\.png"):
+        embedder.transform(paths[:3] + [str(broken)])

@@ -169,17 +169,23 @@ def normalize(batch, data_config):
 
 
 class ImageDataset(torch.utils.data.Dataset):
-    """Decodes and transforms image ``i`` on demand (also inside DataLoader workers)."""
+    """Decodes and transforms image ``i`` on demand (also inside DataLoader workers).
 
-    def __init__(self, items, transform):
+    ``positions`` are the indices reported in error messages when ``items`` is a
+    subset of the user's ``X`` (for instance the cache misses).
+    """
+
+    def __init__(self, items, transform, positions=None):
         self.items = items
         self.transform = transform
+        self.positions = positions
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, index):
-        return self.transform(read_image(self.items[index], index))
+        position = index if self.positions is None else int(self.positions[index])
+        return self.transform(read_image(self.items[index], position))
 
 
 def is_image_file(path):

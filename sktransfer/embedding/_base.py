@@ -106,7 +106,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         todo = np.arange(len(X)) if cache is None else cache.load(out)  # load fills in the hits
         progress = dict(total=len(X), initial=len(X) - len(todo), desc=type(self).__name__, unit="sample")
         with tqdm(disable=not self.verbose, **progress) as bar:
-            batches = self._batches(subset(X, todo)) if len(todo) else ()  # only the misses
+            batches = self._batches(subset(X, todo), todo) if len(todo) else ()  # only the misses
             for indices, inputs in batches:
                 rows = self._embed_with_backoff(inputs)
                 out[todo[indices]] = rows
@@ -191,9 +191,10 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _setup(self, backbone):
         """Per-modality state derived from the loaded backbone (preprocessing...)."""
 
-    def _batches(self, X):
+    def _batches(self, X, positions=None):
+        """Yield ``(indices into X, inputs)``; ``positions`` name the samples in errors."""
         if self.backbone_.modality != "vector":
-            yield from self._input_batches(X)
+            yield from self._input_batches(X, positions)
             return
         for start in range(0, len(X), self.batch_size):
             stop = min(start + self.batch_size, len(X))

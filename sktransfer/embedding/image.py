@@ -131,8 +131,8 @@ class ImageEmbedder(BaseEmbedder):
     def _check_inputs(self, X):
         return image_inputs(X, type(self).__name__)
 
-    def _input_batches(self, X):
-        dataset = ImageDataset(X, eval_transform(self.data_config_))
+    def _input_batches(self, X, positions=None):
+        dataset = ImageDataset(X, eval_transform(self.data_config_), positions)
         loader = torch.utils.data.DataLoader(
             dataset,
             batch_size=self.batch_size,

@@ -100,7 +100,7 @@ class TextEmbedder(BaseEmbedder):
     def _check_inputs(self, X):
         return text_inputs(X, type(self).__name__)
 
-    def _input_batches(self, texts):
+    def _input_batches(self, texts, positions=None):
         order = np.argsort([-len(t) for t in texts], kind="stable")
         chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         dataset = _TokenizedChunks(texts, chunks, self.backbone_.tokenize, self.max_length)
