@@ -1,16 +1,28 @@
 """Input adapters shared by the embedders and the fine-tuning estimators."""
 
 from ._folder import load_image_folder
-from ._images import IMAGE_EXTENSIONS, ImageDataset, eval_transform, image_inputs, normalize, read_image
-from ._text import text_inputs
+from ._images import (
+    IMAGE_EXTENSIONS,
+    ImageDataset,
+    eval_transform,
+    image_batches,
+    image_inputs,
+    normalize,
+    read_image,
+    to_model_input,
+)
+from ._text import text_batches, text_inputs
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageDataset",
     "eval_transform",
+    "image_batches",
     "image_inputs",
     "load_image_folder",
     "normalize",
     "read_image",
+    "text_batches",
     "text_inputs",
+    "to_model_input",
 ]

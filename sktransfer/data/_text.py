@@ -1,6 +1,7 @@
 """Text inputs: lists, arrays, Series or one-column DataFrames of strings."""
 
 import numpy as np
+import torch
 
 from ..exceptions import InvalidInputError
 
@@ -40,3 +41,37 @@ def text_inputs(X, owner="TextEmbedder"):
                 "with pandas pass keep_default_na=False so words like 'null' stay text."
             )
     return list(X)
+
+
+def text_batches(texts, tokenize, *, batch_size, max_length=None, num_workers=0, pin_memory=False):
+    """Yield ``(indices, tokens)``, longest texts first, as ``SentenceTransformer.encode`` does.
+
+    Sorting by length keeps padding small; callers put rows back with ``indices``.
+    Tokenization runs in ``num_workers`` processes, ahead of the model.
+    """
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    loader = torch.utils.data.DataLoader(
+        _TokenizedChunks(texts, chunks, tokenize, max_length),
+        batch_size=None,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        generator=torch.Generator(),  # keeps the global RNG untouched
+    )
+    yield from zip(chunks, loader)
+
+
+class _TokenizedChunks(torch.utils.data.Dataset):
+    """Chunk ``i`` of texts, tokenized (in a DataLoader worker when ``num_workers > 0``)."""
+
+    def __init__(self, texts, chunks, tokenize, max_length):
+        self.texts = texts
+        self.chunks = chunks
+        self.tokenize = tokenize
+        self.max_length = max_length
+
+    def __len__(self):
+        return len(self.chunks)
+
+    def __getitem__(self, index):
+        return dict(self.tokenize([self.texts[i] for i in self.chunks[index]], self.max_length))

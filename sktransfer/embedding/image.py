@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._device import autocast, resolve_device, resolve_precision
-from ..data import ImageDataset, eval_transform, image_inputs, normalize
+from ..data import eval_transform, image_batches, image_inputs, to_model_input
 from ._base import BaseEmbedder
 
 
@@ -121,7 +121,8 @@ class ImageEmbedder(BaseEmbedder):
         chunks = []
         with torch.inference_mode(), autocast(self.device_, dtype):
             for _, batch in self._input_batches(X):
-                chunks.append(self.backbone_.classify(self._prepare(batch)).float().cpu().numpy())
+                x = to_model_input(batch, self.data_config_, self.device_)
+                chunks.append(self.backbone_.classify(x).float().cpu().numpy())
         return np.concatenate(chunks)
 
     def _setup(self, backbone):
@@ -132,27 +133,17 @@ class ImageEmbedder(BaseEmbedder):
         return image_inputs(X, type(self).__name__)
 
     def _input_batches(self, X, positions=None):
-        dataset = ImageDataset(X, eval_transform(self.data_config_), positions)
-        loader = torch.utils.data.DataLoader(
-            dataset,
+        return image_batches(
+            X,
+            eval_transform(self.data_config_),
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.device_.type == "cuda",
-            generator=torch.Generator(),  # keeps the global RNG untouched
+            positions=positions,
         )
-        start = 0
-        for batch in loader:
-            yield np.arange(start, start + len(batch)), batch
-            start += len(batch)
-
-    def _prepare(self, batch):
-        x = normalize(batch.to(self.device_, non_blocking=True), self.data_config_)
-        if self.device_.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
 
     def _input_forward(self, batch):
-        return self.backbone_(self._prepare(batch)), None
+        return self.backbone_(to_model_input(batch, self.data_config_, self.device_)), None
 
     def _input_sample(self):
         size = self.data_config_.input_size

@@ -2,11 +2,9 @@
 
 from numbers import Integral
 
-import numpy as np
-import torch
 from sklearn.utils._param_validation import Interval
 
-from ..data import text_inputs
+from ..data import text_batches, text_inputs
 from ._base import BaseEmbedder
 
 
@@ -101,17 +99,14 @@ class TextEmbedder(BaseEmbedder):
         return text_inputs(X, type(self).__name__)
 
     def _input_batches(self, texts, positions=None):
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        chunks = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        dataset = _TokenizedChunks(texts, chunks, self.backbone_.tokenize, self.max_length)
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_size=None,
+        return text_batches(
+            texts,
+            self.backbone_.tokenize,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
             num_workers=self.num_workers,
             pin_memory=self.device_.type == "cuda",
-            generator=torch.Generator(),  # keeps the global RNG untouched
         )
-        yield from zip(chunks, loader)
 
     def _input_forward(self, tokens):
         tokens = {k: v.to(self.device_, non_blocking=True) for k, v in tokens.items()}
@@ -119,19 +114,3 @@ class TextEmbedder(BaseEmbedder):
 
     def _input_sample(self):
         return dict(self.backbone_.tokenize(["sample"], self.max_length))
-
-
-class _TokenizedChunks(torch.utils.data.Dataset):
-    """Chunk ``i`` of texts, tokenized (in a DataLoader worker when ``num_workers > 0``)."""
-
-    def __init__(self, texts, chunks, tokenize, max_length):
-        self.texts = texts
-        self.chunks = chunks
-        self.tokenize = tokenize
-        self.max_length = max_length
-
-    def __len__(self):
-        return len(self.chunks)
-
-    def __getitem__(self, index):
-        return dict(self.tokenize([self.texts[i] for i in self.chunks[index]], self.max_length))
