@@ -3,12 +3,17 @@
 from .backbones import list_backbones, load_backbone
 from .data import load_image_folder
 from .embedding import ImageEmbedder, TextEmbedder
+from .finetune import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ImageClassifier",
     "ImageEmbedder",
+    "ImageRegressor",
+    "TextClassifier",
     "TextEmbedder",
+    "TextRegressor",
     "__version__",
     "list_backbones",
     "load_backbone",

@@ -137,3 +137,31 @@ def test_local_sentence_transformers_folder_loads(tmp_path):
     backbone = load_backbone(gt.get_model_path(), weights=None, modality="text")
     assert backbone.normalize and backbone.default_pooling == "avg" and backbone.max_length == 256
     assert backbone.block_names()[0] == "embeddings" and len(backbone.block_names()) == 8
+
+
+@pytest.mark.parametrize("name", ["resnet18", "timm/resnet18"])
+def test_named_architectures_load_local_weight_files(tmp_path, name):
+    from safetensors.torch import save_file
+
+    reference = load_backbone(name, weights=None)
+    state = {
+        k: torch.full_like(v, 0.5) if v.is_floating_point() else v
+        for k, v in reference.model.state_dict().items()
+    }
+    save_file(state, str(tmp_path / "w.safetensors"))
+    loaded = load_backbone(name, weights=tmp_path / "w.safetensors")
+    assert torch.all(next(loaded.model.parameters()) == 0.5)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_backbone(name, weights=str(tmp_path / "missing.pth"))
+
+
+def test_torchvision_enum_names_with_class_prefix_are_weights_not_paths():
+    with pytest.raises(WeightsUnavailableError):  # a real weight set: needs a download here
+        load_backbone("resnet18", weights="ResNet18_Weights.IMAGENET1K_V1")
+
+
+def test_hub_ids_without_organisation_are_tried_for_text():
+    with pytest.raises(WeightsUnavailableError, match="bert-base-uncased"):
+        load_backbone("bert-base-uncased", modality="text")
+    with pytest.raises(WeightsUnavailableError, match="did you mean the registered 'all-MiniLM-L6-v2'"):
+        load_backbone("all-MiniLM-L6-v3", modality="text")

@@ -8,6 +8,17 @@ from torch import nn
 
 from ._base import Block, DataConfig, ImageBackbone
 
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+
+
+def is_weights_file(weights):
+    """True when ``weights`` names a local file rather than a preset ("default", an enum name)."""
+    if weights is None:
+        return False
+    if isinstance(weights, os.PathLike):
+        return True
+    return isinstance(weights, str) and (weights.lower().endswith(WEIGHT_SUFFIXES) or os.path.isfile(weights))
+
 
 def load_state_dict_file(path):
     """A state dict from ``.safetensors`` or a torch file, never running pickled code."""

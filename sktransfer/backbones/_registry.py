@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from .._validation import closest_names
-from ..exceptions import BackboneNotFoundError, InvalidInputError
+from ..exceptions import BackboneNotFoundError, InvalidInputError, WeightsUnavailableError
 from ._base import Backbone
 
 
@@ -118,8 +119,8 @@ def load_backbone(backbone, weights="default", modality=None):
         loaded = _load(backbone, weights, modality)
     if modality is not None and loaded.modality not in (modality, "vector"):
         fix = {"text": "TextEmbedder or TextClassifier", "image": "ImageEmbedder or ImageClassifier"}
-        raise ValueError(
-            f"backbone={_describe(backbone)} is a {loaded.modality} backbone, but a {modality} "
+        raise InvalidParameterError(
+            f"backbone={_describe(backbone)} is {_a(loaded.modality)} backbone, but {_a(modality)} "
             f"backbone is needed here; use {fix.get(loaded.modality, 'a matching estimator')}."
         )
     return loaded
@@ -150,20 +151,35 @@ def _load(backbone, weights, modality):
     tv_name = backbone.removeprefix("torchvision/")
     if tv_name in supported_torchvision_models():
         return load_torchvision(tv_name, weights)
-    if Path(backbone).is_dir() or (modality != "image" and "/" in backbone and not Path(backbone).exists()):
+    known = list(_REGISTRY) + supported_torchvision_models()
+    hub_id = "/" in backbone and not Path(backbone).exists()
+    if (
+        Path(backbone).is_dir()
+        or (modality == "text" and not Path(backbone).exists())
+        or (modality is None and hub_id)
+    ):
         from ._text import load_text
 
-        return load_text(backbone, weights)
-    raise unknown_backbone_error(backbone, list(_REGISTRY) + supported_torchvision_models())
+        try:
+            return load_text(backbone, weights)
+        except WeightsUnavailableError as exc:
+            close = closest_names(backbone, [k for k in _REGISTRY if registered_spec(k).modality == "text"])
+            hint = f" Or did you mean the registered {', '.join(map(repr, close))}?" if close else ""
+            raise WeightsUnavailableError(f"{exc}{hint}") from None
+    raise unknown_backbone_error(backbone, known)
 
 
 def unknown_backbone_error(name, known):
-    close = closest_names(name, known)
+    close = closest_names(name, list(dict.fromkeys(known)))
     hint = f" Closest known names: {', '.join(close)}." if close else ""
     return BackboneNotFoundError(
         f"Unknown backbone {name!r}.{hint} See sktransfer.backbones.list_backbones(); timm models "
         "are written 'timm/<name>', Hugging Face encoders by their hub id or local folder."
     )
+
+
+def _a(word):
+    return ("an " if word[0] in "aeiou" else "a ") + word
 
 
 def _describe(backbone):

@@ -48,7 +48,15 @@ def timm_blocks(model):
 
 def load_timm(name, weights):
     """A timm model by name; ``weights`` is "default" (pretrained), None, or a local path."""
+    from ._local import is_weights_file, load_weights_into
+
     timm = import_timm()
+    if weights not in (None, "default") and not is_weights_file(weights):
+        raise ValueError(
+            f"weights={weights!r} for 'timm/{name}': use 'default' (pretrained), None (random) or a "
+            "local .safetensors/.pth file; timm's other weight tags are chosen in the name, "
+            "e.g. 'timm/resnet50.a1_in1k'."
+        )
     pretrained = weights == "default"
     try:
         model = timm.create_model(name, pretrained=pretrained)
@@ -65,7 +73,10 @@ def load_timm(name, weights):
             "use weights=None for random initialisation, or use an offline backbone "
             "(see sktransfer.backbones.list_backbones(offline=True))."
         ) from None
-    return wrap_timm(model, name=f"timm/{name}")
+    backbone = wrap_timm(model, name=f"timm/{name}")
+    if is_weights_file(weights):
+        load_weights_into(backbone, weights)
+    return backbone
 
 
 def wrap_timm(model, *, name):

@@ -2,6 +2,7 @@
 
 from ..exceptions import WeightsUnavailableError
 from ._base import Block, DataConfig, ImageBackbone
+from ._local import is_weights_file, load_weights_into
 
 # Families whose feature map we know how to read; the key is the name prefix.
 _FAMILIES = {
@@ -33,7 +34,7 @@ def load_torchvision(name, weights):
     family = _family(name)
     enum = torchvision.models.get_model_weights(name)
     chosen = None
-    if weights is not None and not _is_path_like(weights):
+    if weights is not None and not is_weights_file(weights):
         key = "DEFAULT" if weights == "default" else weights
         try:
             chosen = enum[key] if key in enum.__members__ else enum.verify(key)
@@ -61,7 +62,7 @@ def load_torchvision(name, weights):
         resize=preset.resize_size[0],
     )
     blocks, classifier = _blocks(model, family)
-    return ImageBackbone(
+    backbone = ImageBackbone(
         model,
         name=name,
         data_config=data_config,
@@ -70,6 +71,9 @@ def load_torchvision(name, weights):
         default_pooling="cls" if family == "torchvision_vit" else "avg",
         classifier=classifier,
     )
+    if is_weights_file(weights):
+        load_weights_into(backbone, weights)
+    return backbone
 
 
 def _blocks(model, family):
@@ -84,7 +88,3 @@ def _blocks(model, family):
         ]
         return [stem] + layers + [Block("head", ["encoder.ln"])], "heads"
     return [Block(f"features.{i}", [f"features.{i}"]) for i in range(len(model.features))], "classifier"
-
-
-def _is_path_like(value):
-    return hasattr(value, "__fspath__") or (isinstance(value, str) and ("/" in value or "." in value))

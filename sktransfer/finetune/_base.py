@@ -1,0 +1,326 @@
+"""What the four fine-tuning estimators share: parameters, fit, predict, persistence."""
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.helper import predefined_split
+from torch import nn
+
+from .._device import PRECISIONS, autocast, resolve_device, resolve_precision
+from .._validation import check_option
+from ..backbones import load_backbone
+from ..embedding._pooling import POOLINGS
+from ._freeze import apply_freeze
+from ._model import Head, TransferModel
+from ._training import GradualUnfreezing, Labelled, TransferNet, WarmupCosine
+
+
+class BaseTransferEstimator(BaseEstimator):
+    """Fine-tune a pretrained backbone plus a new head on skorch.
+
+    Subclasses (one per modality and task) provide the inputs (``_check_inputs``,
+    ``_train_inputs``, ``_batches``, ``_collate``) and the targets
+    (``_encode_targets``, ``_criterion``, ``_n_outputs``).
+    """
+
+    _modality = None
+
+    _parameter_constraints = {
+        "backbone": [str, os.PathLike, nn.Module],
+        "weights": [None, str, os.PathLike],
+        "freeze": [str, Integral, list, tuple],
+        "lr": [Interval(Real, 0, None, closed="neither"), dict],
+        "lr_decay": [Interval(Real, 0, 1, closed="right")],
+        "unfreeze": [None, dict],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "pooling": [StrOptions(set(POOLINGS))],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "precompute_features": ["boolean"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "callbacks": [None, list, tuple],
+    }
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, X, y):
+        """Fine-tune on ``(X, y)``; with ``warm_start=True`` continue from the last fit.
+
+        Parameters
+        ----------
+        X : inputs
+            Images or texts (see the class docstring).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, epochs=self.max_epochs, keep=self.warm_start)
+
+    def partial_fit(self, X, y, classes=None):
+        """One more epoch on ``(X, y)`` without re-initialising the network (the head included).
+
+        Use it to keep a deployed model current as data drift. The first call on an
+        unfitted estimator initialises it. ``classes`` is accepted for scikit-learn
+        compatibility; classes are fixed by the first fit.
+        """
+        return self._fit(X, y, epochs=1, keep=True)
+
+    def _fit(self, X, y, *, epochs, keep):
+        owner = type(self).__name__
+        check_option(owner, "pooling", self.pooling, POOLINGS)
+        self._validate_params()
+        self._validate_lr(owner)
+        self._validate_augment()
+        schedule = self._validate_unfreeze(owner)
+        X = self._check_inputs(X)
+        if len(X) != len(y):
+            raise ValueError(f"{owner}: X has {len(X)} samples but y has {len(y)}; they must match.")
+        continuing = keep and hasattr(self, "net_")
+        targets = self._encode_targets(y, reset=not continuing)
+        seed = self._seed()
+        self.device_ = resolve_device(self.device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if not continuing:
+                model = self._build_model(len(targets))
+            else:
+                model = self.net_.module_
+            model.to(self.device_)
+            model.autocast_dtype = resolve_precision(self.device_, self.precision)
+            initial = schedule.get(0, self.freeze) if schedule else self.freeze
+            apply_freeze(model, initial, owner)
+            train_idx, valid_idx = self._split(targets, seed)
+            shortcut = self._can_precompute(model, schedule)
+            inputs = self._precomputed(model, X) if shortcut else None
+            train_ds = self._dataset(X, targets, train_idx, inputs, training=True)
+            valid_ds = None if valid_idx is None else self._dataset(X, targets, valid_idx, inputs, False)
+            net = self._make_net(model, train_ds, valid_ds, schedule, epochs, seed, shortcut)
+            if continuing:  # one history across warm-started fits, as skorch keeps it
+                net.history_ = self.net_.history_
+            model.from_features = shortcut
+            try:
+                net.partial_fit(train_ds, None)
+            finally:
+                model.from_features = False
+        self.net_ = net
+        self.n_epochs_ = len(net.history)
+        self.used_precomputed_features_ = shortcut
+        return self
+
+    def _make_net(self, model, train_ds, valid_ds, schedule, epochs, seed, shortcut):
+        steps = epochs * int(np.ceil(len(train_ds) / self.batch_size))
+        callbacks = [
+            (
+                "lr_schedule",
+                LRScheduler(
+                    policy=torch.optim.lr_scheduler.LambdaLR,
+                    lr_lambda=WarmupCosine(steps),
+                    step_every="batch",
+                    last_epoch=-1,
+                ),
+            ),
+        ]
+        if schedule:
+            callbacks.append(("unfreeze", GradualUnfreezing(schedule, type(self).__name__)))
+        if valid_ds is not None:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True),
+                )
+            )
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        callbacks.extend(self.callbacks or [])
+        collate = None if shortcut else self._collate(model)
+        loader_options = {
+            "num_workers": 0 if shortcut else self.num_workers,
+            "pin_memory": self.device_.type == "cuda",
+        }
+        if collate is not None:
+            loader_options["collate_fn"] = collate
+        net = TransferNet(
+            module=model,
+            criterion=self._criterion(train_ds.targets),
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            lr_decay=self.lr_decay,
+            max_epochs=epochs,
+            batch_size=self.batch_size,
+            train_split=None if valid_ds is None else predefined_split(valid_ds),
+            iterator_train__shuffle=True,
+            iterator_train__generator=torch.Generator().manual_seed(seed),
+            iterator_train__drop_last=False,
+            callbacks=callbacks,
+            device=str(self.device_),
+            verbose=int(self.verbose > 0),
+            **{f"iterator_train__{k}": v for k, v in loader_options.items()},
+            **{f"iterator_valid__{k}": v for k, v in loader_options.items()},
+        )
+        return net.initialize()
+
+    def _build_model(self, n_samples):
+        backbone = load_backbone(self.backbone, self.weights, modality=self._modality)
+        self._setup(backbone)
+        pooling = backbone.default_pooling if self.pooling == "auto" else self.pooling
+        model = TransferModel(backbone, nn.Identity(), pooling=pooling, data_config=self._data_config())
+        model.eval()
+        with torch.inference_mode():
+            width = model.features(self._sample_input(backbone)).shape[1]
+        head = Head(width, self._n_outputs(), normalize_input=getattr(backbone, "normalize", False))
+        model.head = head
+        return model
+
+    def _can_precompute(self, model, schedule):
+        frozen = not any(p.requires_grad for p in model.backbone.parameters())
+        return self.precompute_features and frozen and not schedule and self._augment_is_off()
+
+    def _precomputed(self, model, X):
+        """Pooled features of every sample, computed once (the backbone is frozen)."""
+        model.eval()
+        out = None
+        with torch.inference_mode(), autocast(self.device_, model.autocast_dtype):
+            for indices, inputs in self._batches(X, model):
+                features = model.features(self._to_device(inputs)).float().cpu()
+                if out is None:
+                    out = torch.empty((len(X), features.shape[1]))
+                out[indices] = features
+        return out
+
+    def _dataset(self, X, targets, indices, features, training):
+        if features is not None:
+            return Labelled(features[indices], targets[indices])
+        return Labelled(self._train_inputs(X, indices, training), targets[indices])
+
+    def _split(self, targets, seed):
+        if not self.early_stopping:
+            return np.arange(len(targets)), None
+        from sklearn.model_selection import train_test_split
+
+        stratify = self._stratify(targets)
+        train_idx, valid_idx = train_test_split(
+            np.arange(len(targets)),
+            test_size=self.validation_fraction,
+            random_state=seed,
+            stratify=stratify,
+        )
+        return np.sort(train_idx), np.sort(valid_idx)
+
+    def _stratify(self, targets):
+        return None
+
+    # ---------------------------------------------------------- predicting
+    def _raw_outputs(self, X):
+        check_is_fitted(self, "net_")
+        X = self._check_inputs(X)
+        model = self.net_.module_
+        device = resolve_device(self.device)
+        model.to(device)
+        self.device_ = device
+        model.eval()
+        out = None
+        with torch.inference_mode():
+            for indices, inputs in self._batches(X, model):
+                outputs = model(self._to_device(inputs)).float().cpu().numpy()
+                if out is None:
+                    out = np.empty((len(X), outputs.shape[1]), dtype=np.float32)
+                out[indices] = outputs
+        return out
+
+    def _to_device(self, inputs):
+        if isinstance(inputs, dict):
+            return {k: v.to(self.device_, non_blocking=True) for k, v in inputs.items()}
+        return inputs.to(self.device_, non_blocking=True)
+
+    # --------------------------------------------------------- validation
+    def _validate_lr(self, owner):
+        if isinstance(self.lr, dict):
+            if set(self.lr) != {"head", "backbone"} or not all(
+                isinstance(v, Real) and v > 0 for v in self.lr.values()
+            ):
+                raise InvalidParameterError(
+                    f"{owner}: lr={self.lr!r} must be a positive float or a dict "
+                    "{'head': float > 0, 'backbone': float > 0}."
+                )
+
+    def _validate_unfreeze(self, owner):
+        if self.unfreeze is None:
+            return {}
+        epochs = list(self.unfreeze)
+        if not all(isinstance(e, Integral) and e >= 0 for e in epochs):
+            raise InvalidParameterError(f"{owner}: unfreeze keys must be epoch numbers >= 0, got {epochs}.")
+        if epochs != sorted(epochs) or len(set(epochs)) != len(epochs):
+            raise InvalidParameterError(
+                f"{owner}: unfreeze epochs are out of order ({epochs}); write them in increasing "
+                "order, e.g. {0: 'backbone', 2: 'last:2', 4: 'none'}."
+            )
+        for spec in self.unfreeze.values():  # names checked against the backbone later
+            if not isinstance(spec, (str, Integral, list, tuple)):
+                raise InvalidParameterError(
+                    f"{owner}: unfreeze value {spec!r} is not a freeze specification."
+                )
+        return dict(self.unfreeze)
+
+    def _seed(self):
+        if self.random_state is None:
+            return int(np.random.default_rng().integers(2**31 - 1))  # fresh entropy, global RNG untouched
+        if isinstance(self.random_state, Integral):
+            return int(self.random_state)
+        return int(self.random_state.randint(2**31 - 1))
+
+    # -------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("device_", None)
+        return state
+
+    def save_weights(self, path):
+        """Save the fine-tuned network's weights (backbone and head) as a .safetensors file."""
+        from safetensors.torch import save_file
+
+        check_is_fitted(self, "net_")
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net_.module_.state_dict().items()}
+        save_file(_unshare(state), str(path))
+
+    def load_weights(self, path):
+        """Load weights saved by :meth:`save_weights` into this fitted estimator."""
+        from ..backbones import load_state_dict_file
+
+        check_is_fitted(self, "net_")
+        state = load_state_dict_file(path)
+        self.net_.module_.load_state_dict(state)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = self._modality == "text"
+        tags.non_deterministic = True  # GPU kernels; CPU fits with random_state are reproducible
+        return tags
+
+
+def _unshare(state):
+    """safetensors refuses tensors that share memory: give each its own copy."""
+    seen = {}
+    out = {}
+    for key, tensor in state.items():
+        ptr = tensor.data_ptr()
+        out[key] = tensor.clone() if ptr in seen else tensor
+        seen[ptr] = key
+    return out

@@ -1,0 +1,95 @@
+"""Parameter descriptions shared by the four estimators' docstrings (one source of truth)."""
+
+COMMON = """
+    weights : "default", None, str or path, default="default"
+        "default": pretrained weights; None: random initialisation (same
+        architecture); a torchvision weight-enum name; or a local file.
+    freeze : str, int or list of str, default={freeze!r}
+        Which part of the backbone trains: "none" (everything), "backbone" (only the
+        new head), "last:K" or K (the last K blocks of ``backbone_.block_names()``
+        plus the head), or a list of parameter-name patterns to freeze (fnmatch,
+        as skorch's ``Freezer``). BatchNorm statistics stay frozen everywhere.
+    lr : float or dict, default={lr!r}
+        Learning rate of the head. A dict ``{{"head": ..., "backbone": ...}}`` sets
+        the block next to the head separately.
+    lr_decay : float in (0, 1], default={lr_decay!r}
+        Discriminative learning rates: block k counted from the head (the head is
+        k=0) learns at ``lr * lr_decay**k``.
+    unfreeze : dict or None, default=None
+        Gradual unfreezing, epoch -> freeze spec, e.g.
+        ``{{0: "backbone", 2: "last:2", 4: "none"}}``; epochs in increasing order.
+    max_epochs : int, default={max_epochs!r}
+        Epochs of AdamW with a 10 % linear warm-up, then cosine decay.
+    batch_size : int, default={batch_size!r}"""
+
+TRAINING = """
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` (stratified for classifiers), stop when the
+        validation loss has not improved for ``patience`` epochs, and restore the
+        best epoch's weights.
+    validation_fraction : float, default=0.1
+    patience : int, default=3
+    weight_decay : float, default=0.01
+        AdamW's decoupled weight decay.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling and augmentation; a CPU fit is then
+        reproducible. The global RNGs are never changed.
+    device : "auto", "cpu", "cuda", "cuda:N", "mps" or torch.device, default="auto"
+    precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
+        "auto": bf16 (or fp16) autocast on GPUs, fp32 on the CPU.
+    num_workers : int, default=0
+        DataLoader workers for decoding, augmenting or tokenizing.
+    precompute_features : bool, default=True
+        When the backbone is wholly frozen and nothing is augmented, compute its
+        features once per fit and train only the head on them (same result, far
+        less work).
+    warm_start : bool, default=False
+        ``fit`` continues training the fitted network (head included) instead of
+        starting again; see also ``partial_fit``.
+    verbose : int, default=0
+        1 prints an epoch table, 2 adds a progress bar per epoch.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks, e.g. ``[("checkpoint", Checkpoint())]``.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.history`` holds the losses per epoch and
+        ``net_.module_`` the network (``backbone`` and ``head``).
+    n_epochs_ : int
+        Epochs trained, across warm-started fits.
+    used_precomputed_features_ : bool
+        Whether the last fit trained the head on precomputed features.
+    device_ : torch.device"""
+
+IMAGE = """
+    image_size : int, default=None
+        Crop size in pixels; None keeps the backbone's (224 for most).
+    augment : {{"none", "light", "standard"}} or callable, default="light"
+        Training augmentation: "light" is a random resized crop keeping 80-100 %
+        of the area plus horizontal flips; "standard" crops harder and jitters
+        colours; a callable is any transform on PIL images.
+    pooling : {{"auto", "avg", "max", "avg+max", "cls"}}, default="auto\""""
+
+TEXT = """
+    max_length : int, default=None
+        Truncate texts to this many tokens; None keeps the model's limit.
+    pooling : {{"auto", "avg", "max", "avg+max", "cls"}}, default="auto\""""
+
+CLASSIFIER = """
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss.
+    label_smoothing : float, default=0.1"""
+
+
+def estimator_doc(summary, modality_doc, task_doc, example, **defaults):
+    return (
+        summary + "\n\n    Parameters\n    ----------\n    backbone : str, path, nn.Module or Backbone\n"
+        "        The pretrained network (see :func:`sktransfer.backbones.list_backbones`)."
+        + COMMON.format(**defaults)
+        + modality_doc.format()
+        + task_doc
+        + TRAINING
+        + "\n\n    Examples\n    --------\n"
+        + example
+    )

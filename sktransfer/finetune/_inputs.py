@@ -1,0 +1,100 @@
+"""Inputs of the fine-tuning estimators: images or texts, sharing the embedders' data path."""
+
+import torch
+
+from ..data import eval_transform, image_batches, image_inputs, text_batches, text_inputs
+from ..data._augment import AUGMENT_PRESETS, train_transform
+from ..data._images import ImageDataset
+from ._training import TokenizingCollate
+
+
+class ImageInputs:
+    """Images as in :class:`~sktransfer.ImageEmbedder`: paths, PIL images, arrays, Series."""
+
+    _modality = "image"
+
+    def _check_inputs(self, X):
+        return image_inputs(X, type(self).__name__)
+
+    def _setup(self, backbone):
+        self.data_config_ = backbone.data_config.with_input_size(self.image_size)
+
+    def _data_config(self):
+        return self.data_config_
+
+    def _sample_input(self, backbone):
+        size = self.data_config_.input_size
+        return torch.zeros((1, 3, size, size), dtype=torch.uint8)
+
+    def _augment_is_off(self):
+        return isinstance(self.augment, str) and self.augment == "none"
+
+    def _validate_augment(self):
+        if not (callable(self.augment) or self.augment in AUGMENT_PRESETS):
+            from sklearn.utils._param_validation import InvalidParameterError
+
+            raise InvalidParameterError(
+                f"{type(self).__name__}: augment={self.augment!r} is not one of {AUGMENT_PRESETS} "
+                "nor a callable transform on PIL images."
+            )
+
+    def _train_inputs(self, X, indices, training):
+        transform = (
+            train_transform(self.augment, self.data_config_)
+            if training
+            else eval_transform(self.data_config_)
+        )
+        subset = X[indices] if hasattr(X, "shape") else [X[i] for i in indices]
+        return ImageDataset(subset, transform, positions=indices)
+
+    def _collate(self, model):
+        return None
+
+    def _batches(self, X, model):
+        return image_batches(
+            X,
+            eval_transform(self.data_config_),
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.device_.type == "cuda",
+        )
+
+
+class TextInputs:
+    """Texts as in :class:`~sktransfer.TextEmbedder`: lists, arrays, Series of str."""
+
+    _modality = "text"
+
+    def _check_inputs(self, X):
+        return text_inputs(X, type(self).__name__)
+
+    def _setup(self, backbone):
+        pass
+
+    def _data_config(self):
+        return None
+
+    def _sample_input(self, backbone):
+        return dict(backbone.tokenize(["sample"], self.max_length))
+
+    def _augment_is_off(self):
+        return True
+
+    def _validate_augment(self):
+        pass
+
+    def _train_inputs(self, X, indices, training):
+        return [X[i] for i in indices]
+
+    def _collate(self, model):
+        return TokenizingCollate(model.backbone.tokenize, self.max_length)
+
+    def _batches(self, X, model):
+        return text_batches(
+            X,
+            model.backbone.tokenize,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            num_workers=self.num_workers,
+            pin_memory=self.device_.type == "cuda",
+        )

@@ -1,0 +1,80 @@
+"""The network that fine-tuning trains: a backbone, a pooling and a new head.
+
+Backbone and head stay separate modules so that a second head (multi-task) or a
+second loss on the pooled features (domain adaptation) can be added later.
+"""
+
+import torch
+from torch import nn
+
+from .._device import autocast
+from ..data import normalize
+from ..embedding._pooling import pool
+
+
+class Head(nn.Module):
+    """Pooled features -> outputs. Optionally L2-normalises and rescales its input first
+    (what sentence-transformers models expect: their embeddings live on the unit sphere)."""
+
+    def __init__(self, in_features, out_features, *, normalize_input=False, scale=20.0):
+        super().__init__()
+        self.normalize_input = normalize_input
+        self.scale = scale
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, features):
+        if self.normalize_input:
+            features = nn.functional.normalize(features, dim=1) * self.scale
+        return self.linear(features)
+
+
+class TransferModel(nn.Module):
+    """backbone -> pooling -> head, with preprocessing and mixed precision inside.
+
+    Image inputs arrive as uint8 batches and are scaled on the device; text inputs
+    as token dicts. With ``from_features=True`` the input is already-pooled
+    features (the frozen-backbone shortcut) and only the head runs.
+    """
+
+    def __init__(self, backbone, head, *, pooling, data_config=None, autocast_dtype=None):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.pooling = pooling
+        self.data_config = data_config
+        self.autocast_dtype = autocast_dtype
+        self.from_features = False
+
+    def features(self, inputs):
+        """Pooled backbone features for a batch (a uint8 image tensor or a token dict)."""
+        if self.backbone.modality == "text":
+            return pool(self.backbone(**inputs), self.pooling, inputs["attention_mask"])
+        x = inputs
+        if self.data_config is not None:
+            x = normalize(x, self.data_config)
+            if x.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+        return pool(self.backbone(x), self.pooling)
+
+    def forward(self, inputs=None, **tokens):
+        """``inputs``: images, precomputed features, or a token dict (also accepted as keywords,
+        which is how skorch passes dict batches)."""
+        inputs = tokens if inputs is None else inputs
+        if self.from_features:
+            return self.head(inputs.float())
+        device = (inputs["input_ids"] if isinstance(inputs, dict) else inputs).device
+        with autocast(device, self.autocast_dtype):
+            return self.head(self.features(inputs).float()).float()
+
+    def train(self, mode=True):
+        """Train mode everywhere except BatchNorm statistics, which stay frozen.
+
+        With a few hundred images, re-estimating BatchNorm statistics on small
+        batches hurts (the classic Keras fine-tuning pitfall); the pretrained
+        statistics are kept in every block, trainable or not.
+        """
+        super().train(mode)
+        for module in self.backbone.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        return self

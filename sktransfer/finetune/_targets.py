@@ -1,0 +1,136 @@
+"""Targets: label encoding and losses for classifiers, scaling for regressors."""
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import type_of_target
+from torch import nn
+
+
+class ClassifierTargets(ClassifierMixin):
+    """Single-label (any label type) or multilabel-indicator ``y``."""
+
+    _target_constraints = {
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def _encode_targets(self, y, reset):
+        owner = type(self).__name__
+        y = np.asarray(y)
+        if y.dtype.kind == "f" and np.isnan(y).any():
+            raise ValueError(
+                f"{owner}: y has NaN at index {int(np.flatnonzero(np.isnan(y).ravel())[0])}; drop or fill it."
+            )
+        kind = type_of_target(y)
+        if kind == "multilabel-indicator":
+            if reset:
+                self.classes_ = np.arange(y.shape[1])
+                self.multilabel_ = True
+            return torch.as_tensor(y, dtype=torch.float32)
+        if kind not in ("binary", "multiclass") or y.ndim != 1:
+            raise ValueError(
+                f"{owner}: y of type {kind!r} (shape {y.shape}) is not supported; pass one label per "
+                "sample, or a 0/1 indicator matrix for multilabel data."
+            )
+        if reset:
+            encoder = LabelEncoder().fit(y)
+            if len(encoder.classes_) < 2:
+                raise ValueError(
+                    f"{owner}: y has a single class ({encoder.classes_[0]!r}); a classifier needs "
+                    "at least two."
+                )
+            self.classes_ = encoder.classes_
+            self.multilabel_ = False
+        unknown = np.setdiff1d(y, self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"{owner}: y has labels {list(unknown)[:5]} not seen in the first fit {list(self.classes_)}."
+            )
+        return torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.long)
+
+    def _n_outputs(self):
+        return len(self.classes_)
+
+    def _criterion(self, targets):
+        if self.multilabel_:
+            return nn.BCEWithLogitsLoss()
+        weight = None
+        if self.class_weight is not None:
+            if self.class_weight == "balanced":
+                present = np.arange(len(self.classes_))
+                weight = compute_class_weight("balanced", classes=present, y=targets.numpy())
+            else:
+                weight = np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
+            weight = torch.as_tensor(weight, dtype=torch.float32)
+        return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.label_smoothing)
+
+    def _stratify(self, targets):
+        return None if self.multilabel_ else targets.numpy()
+
+    def decision_function(self, X):
+        """Raw scores (logits), shape (n_samples, n_classes)."""
+        return self._raw_outputs(X)
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax; independent sigmoids for multilabel ``y``)."""
+        logits = torch.from_numpy(self._raw_outputs(X))
+        if self.multilabel_:
+            return torch.sigmoid(logits).numpy()
+        return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, X):
+        """Predicted labels (the 0/1 indicator matrix for multilabel ``y``)."""
+        proba = self.predict_proba(X)
+        if self.multilabel_:
+            return (proba >= 0.5).astype(int)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class RegressorTargets(RegressorMixin):
+    """One or several continuous targets, standardised for training, restored in ``predict``."""
+
+    _target_constraints = {}
+
+    def _encode_targets(self, y, reset):
+        owner = type(self).__name__
+        y = np.asarray(y, dtype=np.float64)
+        if not np.isfinite(y).all():
+            bad = int(np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(axis=1))[0])
+            raise ValueError(f"{owner}: y has a NaN or infinite value at index {bad}; drop or fill it.")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"{owner}: y must be 1-D or 2-D, got shape {y.shape}.")
+        if reset:
+            self.n_targets_ = 1 if y.ndim == 1 else y.shape[1]
+            self._y_1d = y.ndim == 1
+            y2 = y.reshape(len(y), -1)
+            self.y_mean_ = y2.mean(axis=0)
+            self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
+        scaled = (y.reshape(len(y), -1) - self.y_mean_) / self.y_scale_
+        return torch.as_tensor(scaled, dtype=torch.float32)
+
+    def _n_outputs(self):
+        return self.n_targets_
+
+    def _criterion(self, targets):
+        return nn.MSELoss()
+
+    def predict(self, X):
+        """Predicted targets, shape (n_samples,) or (n_samples, n_targets) as in ``fit``."""
+        out = self._raw_outputs(X) * self.y_scale_ + self.y_mean_
+        return out.ravel() if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -1,0 +1,148 @@
+"""TextClassifier and TextRegressor: fine-tune a text encoder."""
+
+from numbers import Integral
+
+from sklearn.utils._param_validation import Interval
+
+from ._base import BaseTransferEstimator
+from ._docs import CLASSIFIER, TEXT, estimator_doc
+from ._inputs import TextInputs
+from ._targets import ClassifierTargets, RegressorTargets
+
+TEXT_DEFAULTS = dict(freeze="none", lr=1e-3, lr_decay=0.1, max_epochs=4, batch_size=16)
+
+_TEXT_CONSTRAINTS = {
+    **BaseTransferEstimator._parameter_constraints,
+    "max_length": [None, Interval(Integral, 1, None, closed="left")],
+}
+
+
+class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
+    __doc__ = estimator_doc(
+        "Fine-tune a pretrained text encoder as a scikit-learn classifier.",
+        TEXT,
+        CLASSIFIER,
+        """    >>> from sktransfer import TextClassifier
+    >>> model = TextClassifier("all-MiniLM-L6-v2").fit(reviews, sentiment)  # doctest: +SKIP
+    >>> model.predict(["a gripping, funny film"])  # doctest: +SKIP
+""",
+        **TEXT_DEFAULTS,
+    )
+
+    _parameter_constraints = {**_TEXT_CONSTRAINTS, **ClassifierTargets._target_constraints}
+
+    def __init__(
+        self,
+        backbone="all-MiniLM-L6-v2",
+        *,
+        weights="default",
+        freeze=TEXT_DEFAULTS["freeze"],
+        lr=TEXT_DEFAULTS["lr"],
+        lr_decay=TEXT_DEFAULTS["lr_decay"],
+        unfreeze=None,
+        max_epochs=TEXT_DEFAULTS["max_epochs"],
+        batch_size=TEXT_DEFAULTS["batch_size"],
+        max_length=None,
+        pooling="auto",
+        class_weight=None,
+        label_smoothing=0.1,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=3,
+        weight_decay=0.01,
+        random_state=None,
+        device="auto",
+        precision="auto",
+        num_workers=0,
+        precompute_features=True,
+        warm_start=False,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.freeze = freeze
+        self.lr = lr
+        self.lr_decay = lr_decay
+        self.unfreeze = unfreeze
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.pooling = pooling
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.precompute_features = precompute_features
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+
+class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
+    __doc__ = estimator_doc(
+        "Fine-tune a pretrained text encoder as a scikit-learn regressor (one or several targets).",
+        TEXT,
+        "",
+        """    >>> from sktransfer import TextRegressor
+    >>> TextRegressor("all-MiniLM-L6-v2").fit(texts, scores).predict(texts)  # doctest: +SKIP
+""",
+        **TEXT_DEFAULTS,
+    )
+
+    _parameter_constraints = dict(_TEXT_CONSTRAINTS)
+
+    def __init__(
+        self,
+        backbone="all-MiniLM-L6-v2",
+        *,
+        weights="default",
+        freeze=TEXT_DEFAULTS["freeze"],
+        lr=TEXT_DEFAULTS["lr"],
+        lr_decay=TEXT_DEFAULTS["lr_decay"],
+        unfreeze=None,
+        max_epochs=TEXT_DEFAULTS["max_epochs"],
+        batch_size=TEXT_DEFAULTS["batch_size"],
+        max_length=None,
+        pooling="auto",
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=3,
+        weight_decay=0.01,
+        random_state=None,
+        device="auto",
+        precision="auto",
+        num_workers=0,
+        precompute_features=True,
+        warm_start=False,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.backbone = backbone
+        self.weights = weights
+        self.freeze = freeze
+        self.lr = lr
+        self.lr_decay = lr_decay
+        self.unfreeze = unfreeze
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.pooling = pooling
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.precompute_features = precompute_features
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.callbacks = callbacks

@@ -1,0 +1,356 @@
+"""Behaviour of the fine-tuning estimators, on tiny backbones and small images."""
+
+import pickle
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.utils._param_validation import InvalidParameterError
+
+import sktransfer.backbones._registry as registry
+from sktransfer import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
+from sktransfer.backbones import load_backbone
+
+FAST = dict(max_epochs=3, batch_size=8, random_state=0)
+
+
+def dark_bright(n=24, size=24, seed=0):
+    """Images whose label is their brightness: learnable in a few epochs by any network."""
+    rng = np.random.default_rng(seed)
+    labels = np.array(["dark", "bright"] * (n // 2))
+    base = np.where(labels == "dark", 50, 200)[:, None, None, None]
+    X = np.clip(rng.normal(base, 25, size=(n, size, size, 3)), 0, 255).astype(np.uint8)
+    return X, labels
+
+
+def initial_model():
+    """The tiny backbone as every fit starts from it (random init is seeded)."""
+    return SimpleNamespace(backbone=load_backbone("tiny_cnn"))
+
+
+def block_params(model, name):
+    backbone = model.backbone
+    block = backbone.blocks[backbone.block_names().index(name)]
+    return {n: p.detach().clone() for n, p in backbone.block_parameters(block)}
+
+
+def changed(before, model, name):
+    after = block_params(model, name)
+    return any(not torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = dark_bright()
+    return ImageClassifier("tiny_cnn", freeze="none", lr=3e-3, **FAST).fit(X, y), X, y
+
+
+def test_classifier_api_with_string_labels(fitted):
+    clf, X, y = fitted
+    assert list(clf.classes_) == ["bright", "dark"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    assert set(clf.predict(X)) <= {"bright", "dark"}
+    assert clf.decision_function(X).shape == (len(X), 2)
+    assert 0 <= clf.score(X, y) <= 1
+
+
+def test_classifier_learns_a_separable_problem():
+    X, y = dark_bright(n=32)
+    clf = ImageClassifier(
+        "tiny_cnn",
+        freeze="none",
+        lr=1e-2,
+        augment="none",
+        max_epochs=8,
+        batch_size=8,
+        random_state=0,
+        label_smoothing=0.0,
+    )
+    assert clf.fit(X[:24], y[:24]).score(X[24:], y[24:]) == 1.0
+
+
+def test_multilabel_indicator_targets():
+    X, _ = dark_bright(n=16)
+    Y = np.array([[i % 2, (i // 2) % 2] for i in range(16)])
+    clf = ImageClassifier("tiny_cnn", **FAST).fit(X, Y)
+    assert clf.predict(X).shape == (16, 2) and set(np.unique(clf.predict(X))) <= {0, 1}
+    assert clf.predict_proba(X).shape == (16, 2)
+
+
+def test_regressor_single_and_multi_output():
+    X, _ = dark_bright(n=16)
+    brightness = X.mean(axis=(1, 2, 3))
+    reg = ImageRegressor("tiny_cnn", freeze="none", lr=3e-3, **FAST).fit(X, brightness)
+    assert reg.predict(X).shape == (16,)
+    Y = np.c_[brightness, -brightness]
+    assert ImageRegressor("tiny_cnn", **FAST).fit(X, Y).predict(X).shape == (16, 2)
+
+
+@pytest.mark.parametrize(
+    "freeze, trains",
+    [
+        ("backbone", []),
+        ("last:1", ["stage2"]),
+        (2, ["stage1", "stage2"]),
+        ("none", ["stem", "stage1", "stage2"]),
+        (["backbone.model.stem.*", "backbone.model.stage1.*"], ["stage2"]),
+    ],
+)
+def test_freeze_specs_train_exactly_the_chosen_blocks(freeze, trains):
+    X, y = dark_bright(n=16)
+    reference = initial_model()
+    before = {name: block_params(reference, name) for name in ("stem", "stage1", "stage2")}
+    clf = ImageClassifier("tiny_cnn", freeze=freeze, lr=1e-2, lr_decay=1.0, **FAST).fit(X, y)
+    model = clf.net_.module_
+    assert [name for name in ("stem", "stage1", "stage2") if changed(before[name], model, name)] == trains
+
+
+def test_batchnorm_statistics_stay_frozen_even_when_training_everything():
+    X, y = dark_bright(n=16)
+    clf = ImageClassifier("tiny_cnn", freeze="none", **FAST).fit(X, y)
+    bn = clf.net_.module_.backbone.model.stem[1]
+    assert torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))  # untouched since init
+    assert int(bn.num_batches_tracked) == 0
+
+
+def test_discriminative_learning_rates():
+    X, y = dark_bright(n=8)
+    clf = ImageClassifier("tiny_cnn", lr=1e-3, lr_decay=0.5, freeze="none", max_epochs=1).fit(X, y)
+    groups = {g["name"]: g["initial_lr"] for g in clf.net_.optimizer_.param_groups}
+    assert groups["head"] == pytest.approx(1e-3)
+    assert groups["stage2"] == pytest.approx(5e-4) and groups["stem"] == pytest.approx(1.25e-4)
+    explicit = ImageClassifier("tiny_cnn", lr={"head": 1e-2, "backbone": 1e-4}, lr_decay=0.1, max_epochs=1)
+    groups = {g["name"]: g["initial_lr"] for g in explicit.fit(X, y).net_.optimizer_.param_groups}
+    assert groups["head"] == pytest.approx(1e-2) and groups["stage2"] == pytest.approx(1e-4)
+    assert groups["stage1"] == pytest.approx(1e-5)
+
+
+def test_gradual_unfreezing_trains_newly_unfrozen_blocks():
+    X, y = dark_bright(n=16)
+    reference = initial_model()
+    stem_before = block_params(reference, "stem")
+    only_head = ImageClassifier("tiny_cnn", unfreeze={0: "backbone"}, lr_decay=1.0, **FAST).fit(X, y)
+    assert not changed(stem_before, only_head.net_.module_, "stem")
+    later = ImageClassifier("tiny_cnn", unfreeze={0: "backbone", 2: "none"}, lr=1e-2, lr_decay=1.0, **FAST)
+    later.fit(X, y)
+    assert changed(stem_before, later.net_.module_, "stem")
+    backbone = later.net_.module_.backbone
+    assert all(p.requires_grad for block in backbone.blocks for _, p in backbone.block_parameters(block))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"freeze": "lastt:2"}, r"'none', 'backbone', 'last:K'.*\['stem', 'stage1', 'stage2'\]"),
+        ({"freeze": "last:7"}, "asks for 7 trainable blocks, but this backbone has 3"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": -1e-3}, "lr"),
+        ({"lr": {"head": 1e-3}}, "'backbone'"),
+        ({"unfreeze": {2: "none", 0: "backbone"}}, "out of order"),
+        ({"unfreeze": {0: "bogus"}}, "not a freeze specification"),
+        ({"augment": "heavy"}, "augment"),
+        ({"pooling": "mean"}, "pooling"),
+    ],
+)
+def test_bad_parameters(params, match):
+    X, y = dark_bright(n=8)
+    with pytest.raises(InvalidParameterError, match=match):
+        ImageClassifier("tiny_cnn", max_epochs=1, **params).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "make_y, match",
+    [
+        (lambda n: np.array(["ants"] * n), "single class.*'ants'"),
+        (lambda n: np.array(["a", "b"] * (n // 2))[:-1], "X has 8 samples but y has 7"),
+        (lambda n: np.r_[np.nan, np.ones(n - 1)], "NaN at index 0"),
+    ],
+)
+def test_bad_targets(make_y, match):
+    X, _ = dark_bright(n=8)
+    with pytest.raises(ValueError, match=match):
+        ImageClassifier("tiny_cnn", max_epochs=1).fit(X, make_y(8))
+
+
+def test_regressor_rejects_nan_targets():
+    X, _ = dark_bright(n=8)
+    y = np.ones(8)
+    y[5] = np.nan
+    with pytest.raises(ValueError, match="index 5"):
+        ImageRegressor("tiny_cnn", max_epochs=1).fit(X, y)
+
+
+def test_early_stopping_restores_the_best_epoch():
+    X, y = dark_bright(n=40)
+    clf = ImageClassifier(
+        "tiny_cnn",
+        freeze="none",
+        lr=0.5,
+        early_stopping=True,
+        patience=2,
+        validation_fraction=0.25,
+        max_epochs=15,
+        batch_size=8,
+        random_state=0,
+    )
+    clf.fit(X, y)
+    valid_losses = clf.net_.history[:, "valid_loss"]
+    assert len(valid_losses) < 15  # stopped early: lr=0.5 makes the validation loss blow up
+    _, valid_idx = clf._split(torch.as_tensor(np.searchsorted(clf.classes_, y)), 0)
+    logits = torch.from_numpy(clf.decision_function(X[valid_idx]))
+    targets = torch.as_tensor(np.searchsorted(clf.classes_, y[valid_idx]))
+    restored = torch.nn.functional.cross_entropy(logits, targets, label_smoothing=0.1).item()
+    assert restored == pytest.approx(min(valid_losses), rel=1e-3)
+
+
+def test_balanced_class_weight():
+    X, _ = dark_bright(n=12)
+    y = np.array(["a"] * 9 + ["b"] * 3)
+    clf = ImageClassifier("tiny_cnn", class_weight="balanced", max_epochs=1).fit(X, y)
+    np.testing.assert_allclose(clf.net_.criterion_.weight.numpy(), [12 / 18, 12 / 6])
+
+
+def test_random_state_makes_cpu_fits_reproducible_and_leaves_global_rng_alone():
+    X, y = dark_bright(n=16)
+    state = torch.random.get_rng_state()
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002 (the legacy global RNG is what we check)
+    a = ImageClassifier("tiny_cnn", freeze="none", **FAST).fit(X, y).predict_proba(X)
+    b = ImageClassifier("tiny_cnn", freeze="none", **FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert np.array_equal(np_state, np.random.get_state()[1])  # noqa: NPY002
+    c = ImageClassifier("tiny_cnn", freeze="none", **{**FAST, "random_state": 1}).fit(X, y).predict_proba(X)
+    assert not np.array_equal(a, c)
+
+
+def test_frozen_backbone_features_are_computed_once_with_the_same_result():
+    X, y = dark_bright(n=16)
+    params = dict(freeze="backbone", augment="none", lr=1e-2, **FAST)
+    calls = []
+    shortcut = ImageClassifier("tiny_cnn", **params)
+    slow = ImageClassifier("tiny_cnn", precompute_features=False, **params)
+    for clf in (shortcut, slow):
+        calls.append(0)
+        original = registry._load
+
+        def counting_load(*args, _original=original):
+            backbone = _original(*args)
+            backbone.register_forward_hook(lambda *a: calls.__setitem__(-1, calls[-1] + 1))
+            return backbone
+
+        registry._load = counting_load
+        try:
+            clf.fit(X, y)
+        finally:
+            registry._load = original
+    assert shortcut.used_precomputed_features_ and not slow.used_precomputed_features_
+    batches_per_epoch = 2
+    assert calls[0] == 1 + batches_per_epoch  # sample forward + one pass over the data
+    assert calls[1] == 1 + batches_per_epoch * FAST["max_epochs"]
+    np.testing.assert_allclose(shortcut.predict_proba(X), slow.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_warm_start_and_partial_fit_continue_from_the_fitted_head():
+    X, y = dark_bright(n=16)
+    clf = ImageClassifier("tiny_cnn", **FAST).fit(X, y)
+    head = clf.net_.module_.head.linear.weight.detach().clone()
+    clf.set_params(lr=1e-12)  # almost no update: the weights must be the fitted ones
+    clf.partial_fit(X, y)
+    assert clf.n_epochs_ == FAST["max_epochs"] + 1
+    torch.testing.assert_close(clf.net_.module_.head.linear.weight, head, rtol=1e-5, atol=1e-6)
+    clf.set_params(warm_start=True, max_epochs=2).fit(X, y)
+    assert clf.n_epochs_ == FAST["max_epochs"] + 3
+    torch.testing.assert_close(clf.net_.module_.head.linear.weight, head, rtol=1e-5, atol=1e-6)
+    cold = clf.set_params(warm_start=False).fit(X, y)
+    assert cold.n_epochs_ == 2
+
+
+def test_pickle_roundtrip_predicts_identically(fitted):
+    clf, X, _ = fitted
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+def test_safetensors_weights_roundtrip(fitted, tmp_path):
+    clf, X, y = fitted
+    clf.save_weights(tmp_path / "model.safetensors")
+    other = ImageClassifier("tiny_cnn", weights=None, max_epochs=1, random_state=5).fit(X, y)
+    assert not np.allclose(other.predict_proba(X), clf.predict_proba(X))
+    other.load_weights(tmp_path / "model.safetensors")
+    np.testing.assert_allclose(other.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_clone_never_loads_weights(fitted, monkeypatch):
+    clf, _, _ = fitted
+    monkeypatch.setattr(registry, "_load", lambda *a: pytest.fail("clone loaded weights"))
+    cloned = clone(clf)
+    assert not hasattr(cloned, "net_") and cloned.get_params()["freeze"] == "none"
+
+
+def test_grid_search_over_freezing_strategies_and_cross_validation():
+    X, y = dark_bright(n=24)
+    search = GridSearchCV(
+        ImageClassifier("tiny_cnn", **FAST),
+        {"freeze": ["backbone", "last:1", "none"], "lr": [1e-2, 1e-3]},
+        cv=2,
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 6
+    assert search.cv_results_["rank_test_score"].min() == 1
+    assert hasattr(search.best_estimator_, "net_")
+    assert cross_val_score(ImageClassifier("tiny_cnn", **FAST), X, y, cv=2).shape == (2,)
+
+
+def test_augmentation_presets_and_callables(tmp_path):
+    from torchvision.transforms import v2
+
+    X, y = dark_bright(n=8)
+    paths = []
+    for i, array in enumerate(X):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(array).save(paths[-1])
+    for augment in ("light", "standard", v2.RandomRotation(10)):
+        clf = ImageClassifier("tiny_cnn", augment=augment, max_epochs=1, batch_size=4).fit(paths, y)
+        assert clf.predict(paths).shape == (8,)
+
+
+def test_verbose_controls_the_epoch_table(capsys):
+    X, y = dark_bright(n=8)
+    ImageClassifier("tiny_cnn", max_epochs=1, verbose=0).fit(X, y)
+    assert capsys.readouterr().out == ""
+    ImageClassifier("tiny_cnn", max_epochs=2, verbose=1).fit(X, y)
+    assert "train_loss" in capsys.readouterr().out
+
+
+TEXTS = [
+    "good fun film",
+    "great acting",
+    "loved it",
+    "wonderful",
+    "bad plot",
+    "awful acting",
+    "boring",
+    "hated it",
+]
+SENTIMENT = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+
+
+def test_text_classifier_and_regressor():
+    clf = TextClassifier(
+        "tiny_text", lr=1e-2, lr_decay=1.0, max_epochs=20, batch_size=4, random_state=0, label_smoothing=0.0
+    ).fit(TEXTS, SENTIMENT)
+    assert clf.score(TEXTS, SENTIMENT) == 1.0
+    reg = TextRegressor("tiny_text", max_epochs=2, batch_size=4, random_state=0).fit(TEXTS, SENTIMENT * 2.0)
+    assert reg.predict(TEXTS).shape == (8,)
+
+
+def test_text_frozen_shortcut_matches_full_path():
+    params = dict(freeze="backbone", lr=1e-2, max_epochs=2, batch_size=4, random_state=0)
+    a = TextClassifier("tiny_text", **params).fit(TEXTS, SENTIMENT)
+    b = TextClassifier("tiny_text", precompute_features=False, **params).fit(TEXTS, SENTIMENT)
+    assert a.used_precomputed_features_ and not b.used_precomputed_features_
+    np.testing.assert_allclose(a.predict_proba(TEXTS), b.predict_proba(TEXTS), rtol=1e-4, atol=1e-5)
