@@ -311,7 +311,6 @@ class BaseTransferEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.string = self._modality == "text"
-        tags.non_deterministic = True  # GPU kernels; CPU fits with random_state are reproducible
         return tags
 
 
