@@ -69,6 +69,16 @@ def autocast(device, dtype):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+@contextlib.contextmanager
+def seeded_rng(seed):
+    """Run the block with torch's RNGs (CPU and every CUDA device) seeded with ``seed``,
+    then restore them: the caller's global random state is neither used nor changed."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
 def is_out_of_memory(exc):
     """True for the errors that mean 'this batch did not fit on the device'."""
     if isinstance(exc, torch.cuda.OutOfMemoryError):

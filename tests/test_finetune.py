@@ -354,3 +354,38 @@ def test_text_frozen_shortcut_matches_full_path():
     b = TextClassifier("tiny_text", precompute_features=False, **params).fit(TEXTS, SENTIMENT)
     assert a.used_precomputed_features_ and not b.used_precomputed_features_
     np.testing.assert_allclose(a.predict_proba(TEXTS), b.predict_proba(TEXTS), rtol=1e-4, atol=1e-5)
+
+
+def test_learning_rate_pair_and_multilabel_class_weight_error():
+    X, y = dark_bright(n=8)
+    clf = ImageClassifier("tiny_cnn", lr=(1e-2, 1e-4), lr_decay=0.5, freeze="none", max_epochs=1).fit(X, y)
+    groups = {g["name"]: g["initial_lr"] for g in clf.net_.optimizer_.param_groups}
+    assert groups["head"] == pytest.approx(1e-2) and groups["stage1"] == pytest.approx(5e-5)
+    with pytest.raises(InvalidParameterError, match="pair"):
+        ImageClassifier("tiny_cnn", lr=(1e-2, -1.0), max_epochs=1).fit(X, y)
+    Y = np.array([[i % 2, 1 - i % 2] for i in range(8)])
+    with pytest.raises(ValueError, match="multilabel"):
+        ImageClassifier("tiny_cnn", class_weight="balanced", max_epochs=1).fit(X, Y)
+
+
+def test_frozen_blocks_run_without_dropout_while_trainable_ones_train():
+    model = TextClassifier("tiny_text", freeze="last:1", max_epochs=1)._fit(
+        TEXTS, SENTIMENT, epochs=1, keep=False
+    )
+    module = model.net_.module_.train()
+    backbone = module.backbone
+    assert not backbone.model.embeddings.training and not backbone.model.layers[0].training
+    assert backbone.model.layers[1].training and module.head.training
+
+
+def test_single_block_backbones_can_be_unfrozen():
+    from torch import nn
+
+    from sktransfer.backbones import Block, from_module
+
+    custom = from_module(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
+    custom.blocks = [Block("all", [""])]
+    X, y = dark_bright(n=8)
+    clf = ImageClassifier(custom, freeze="none", max_epochs=1).fit(X, y)
+    assert not clf.used_precomputed_features_
+    assert all(p.requires_grad for p in clf.net_.module_.backbone.parameters())

@@ -83,7 +83,7 @@ class Backbone(nn.Module):
     def block_output_module(self, block):
         """The submodule whose forward output is ``block``'s output."""
         for path in reversed(block.paths):
-            module = _get_submodule_or_none(self.model, path)
+            module = self.model if path == "" else _get_submodule_or_none(self.model, path)
             if module is not None:
                 return module
         raise ValueError(f"Block {block.name!r} of backbone {self.name!r} has no module to hook.")
@@ -94,7 +94,7 @@ class Backbone(nn.Module):
         return [
             (name, param)
             for name, param in self.model.named_parameters()
-            if any(name == p or name.startswith(p + ".") for p in prefixes)
+            if any(p == "" or name == p or name.startswith(p + ".") for p in prefixes)
         ]
 
 

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
+from .._device import seeded_rng
 from .._validation import closest_names
 from ..exceptions import BackboneNotFoundError, InvalidInputError, WeightsUnavailableError
 from ._base import Backbone
@@ -114,8 +114,7 @@ def load_backbone(backbone, weights="default", modality=None):
         weights = "default"
     # Random initialisation (weights=None, new heads) must neither consume nor depend on the
     # caller's global RNG: seed a forked generator so repeated fits build identical networks.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    with seeded_rng(0):
         loaded = _load(backbone, weights, modality)
     if modality is not None and loaded.modality not in (modality, "vector"):
         fix = {"text": "TextEmbedder or TextClassifier", "image": "ImageEmbedder or ImageClassifier"}

@@ -85,6 +85,10 @@ def load_text_folder(folder, weights, *, name):
 
 def _wrap(model, tokenizer, settings, name):
     model.eval()
+    if getattr(model, "pooler", None) is not None:
+        # BERT-style pooler output is never used (we pool the token states ourselves):
+        # dropping it saves compute and keeps it out of the block list and learning rates.
+        model.pooler = None
     return TextBackbone(
         model,
         tokenizer,

@@ -7,14 +7,14 @@ tokenizer), so behaviour tests run in milliseconds on a CPU.
 import torch
 from torch import nn
 
+from .._device import seeded_rng
 from ._base import Block, DataConfig, ImageBackbone, VectorBackbone
 from ._text import TextBackbone, encoder_blocks
 
 
 def _seeded(build, seed=0):
     """Build a module from a fixed seed without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_rng(seed):
         return build()
 
 

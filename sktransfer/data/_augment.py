@@ -11,8 +11,9 @@ def train_transform(augment, data_config):
     """The transform for ``augment``: a preset name or any callable on PIL images.
 
     - ``"none"``: the evaluation transform (resize, centre crop).
-    - ``"light"``: random resized crop keeping 80-100 % of the area, horizontal flip;
-      what worked best on a few hundred photos (see the fine-tuning guide).
+    - ``"light"``: resize as for evaluation, then a random resized crop keeping 80-100 %
+      of that area, and a horizontal flip: objects keep the scale they have at
+      prediction time; what worked best on a few hundred photos (see the guide).
     - ``"standard"``: crops down to 35 % of the area, flip, mild colour jitter.
     - a callable: applied to the PIL image, then resized and centre-cropped to the
       model's input size (so any torchvision transform works).

@@ -12,7 +12,7 @@ from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
 
-from .._device import PRECISIONS, autocast, resolve_device, resolve_precision
+from .._device import PRECISIONS, autocast, resolve_device, resolve_precision, seeded_rng
 from .._validation import check_option
 from ..backbones import load_backbone
 from ..embedding._pooling import POOLINGS
@@ -35,7 +35,7 @@ class BaseTransferEstimator(BaseEstimator):
         "backbone": [str, os.PathLike, nn.Module],
         "weights": [None, str, os.PathLike],
         "freeze": [str, Integral, list, tuple],
-        "lr": [Interval(Real, 0, None, closed="neither"), dict],
+        "lr": [Interval(Real, 0, None, closed="neither"), dict, tuple, list],
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
         "unfreeze": [None, dict],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -94,8 +94,7 @@ class BaseTransferEstimator(BaseEstimator):
         targets = self._encode_targets(y, reset=not continuing)
         seed = self._seed()
         self.device_ = resolve_device(self.device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_rng(seed):
             if not continuing:
                 model = self._build_model(len(targets))
             else:
@@ -233,6 +232,7 @@ class BaseTransferEstimator(BaseEstimator):
         device = resolve_device(self.device)
         model.to(device)
         self.device_ = device
+        model.autocast_dtype = resolve_precision(device, self.precision)  # not the fit machine's
         model.eval()
         out = None
         with torch.inference_mode():
@@ -250,14 +250,19 @@ class BaseTransferEstimator(BaseEstimator):
 
     # --------------------------------------------------------- validation
     def _validate_lr(self, owner):
+        if isinstance(self.lr, Real):
+            return
         if isinstance(self.lr, dict):
-            if set(self.lr) != {"head", "backbone"} or not all(
-                isinstance(v, Real) and v > 0 for v in self.lr.values()
-            ):
-                raise InvalidParameterError(
-                    f"{owner}: lr={self.lr!r} must be a positive float or a dict "
-                    "{'head': float > 0, 'backbone': float > 0}."
-                )
+            ok = set(self.lr) == {"head", "backbone"}
+            values = list(self.lr.values())
+        else:
+            ok = len(self.lr) == 2
+            values = list(self.lr)
+        if not (ok and all(isinstance(v, Real) and v > 0 for v in values)):
+            raise InvalidParameterError(
+                f"{owner}: lr={self.lr!r} must be a positive float (the head's rate), a pair "
+                "(head, backbone) of positive floats, or {'head': float, 'backbone': float}."
+            )
 
     def _validate_unfreeze(self, owner):
         if self.unfreeze is None:

@@ -9,12 +9,13 @@ COMMON = """
         new head), "last:K" or K (the last K blocks of ``backbone_.block_names()``
         plus the head), or a list of parameter-name patterns to freeze (fnmatch,
         as skorch's ``Freezer``). BatchNorm statistics stay frozen everywhere.
-    lr : float or dict, default={lr!r}
-        Learning rate of the head. A dict ``{{"head": ..., "backbone": ...}}`` sets
-        the block next to the head separately.
+    lr : float, pair or dict, default={lr!r}
+        Learning rate of the head. A pair ``(head, backbone)`` (or a dict
+        ``{{"head": ..., "backbone": ...}}``) sets the block next to the head separately.
     lr_decay : float in (0, 1], default={lr_decay!r}
         Discriminative learning rates: block k counted from the head (the head is
-        k=0) learns at ``lr * lr_decay**k``.
+        k=0) learns at ``lr * lr_decay**k`` (with a pair: the block next to the head
+        at the backbone rate, each block below it ``lr_decay`` times less).
     unfreeze : dict or None, default=None
         Gradual unfreezing, epoch -> freeze spec, e.g.
         ``{{0: "backbone", 2: "last:2", 4: "none"}}``; epochs in increasing order.

@@ -69,13 +69,16 @@ def apply_freeze(model, spec, owner="estimator", param="freeze"):
 def parameter_groups(model, lr, lr_decay):
     """Optimizer groups: the head at ``lr``, block k counted from the head at ``lr * lr_decay**k``.
 
-    ``lr`` may also be a dict ``{"head": ..., "backbone": ...}``: then the block next to
-    the head gets ``lr["backbone"]`` and each block below it ``lr_decay`` times less.
+    ``lr`` may also be a pair: a tuple ``(head, backbone)`` or a dict ``{"head": ...,
+    "backbone": ...}``. Then the block next to the head gets the backbone rate and each
+    block below it ``lr_decay`` times less.
     Every parameter is in a group, trainable or not, so that gradual unfreezing
     only flips ``requires_grad`` (AdamW skips parameters without gradients).
     """
     if isinstance(lr, dict):
         head_lr, top_lr = lr["head"], lr["backbone"]
+    elif isinstance(lr, (tuple, list)):
+        head_lr, top_lr = lr
     else:
         head_lr, top_lr = lr, lr * lr_decay
     groups = [{"params": list(model.head.parameters()), "lr": head_lr, "name": "head"}]

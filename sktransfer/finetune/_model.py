@@ -67,14 +67,31 @@ class TransferModel(nn.Module):
             return self.head(self.features(inputs).float()).float()
 
     def train(self, mode=True):
-        """Train mode everywhere except BatchNorm statistics, which stay frozen.
+        """Train mode for the head and the trainable blocks only.
 
-        With a few hundred images, re-estimating BatchNorm statistics on small
-        batches hurts (the classic Keras fine-tuning pitfall); the pretrained
-        statistics are kept in every block, trainable or not.
+        Frozen blocks run in eval mode (no dropout: a frozen feature extractor gives
+        the same features every epoch, which is what makes precomputing them exact).
+        BatchNorm statistics stay frozen everywhere: with a few hundred images,
+        re-estimating them on small batches hurts (the classic Keras fine-tuning
+        pitfall), so the pretrained statistics are kept in every block.
         """
         super().train(mode)
+        if not mode:
+            return self
+        for block in self.backbone.blocks:
+            if not any(p.requires_grad for _, p in self.backbone.block_parameters(block)):
+                for path in block.paths:
+                    module = self.backbone.model if path == "" else _submodule(self.backbone.model, path)
+                    if module is not None:
+                        module.eval()
         for module in self.backbone.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
         return self
+
+
+def _submodule(model, path):
+    try:
+        return model.get_submodule(path)
+    except AttributeError:  # a parameter path (ViT's cls_token), not a module
+        return None

@@ -59,6 +59,11 @@ class ClassifierTargets(ClassifierMixin):
 
     def _criterion(self, targets):
         if self.multilabel_:
+            if self.class_weight is not None:
+                raise ValueError(
+                    f"{type(self).__name__}: class_weight={self.class_weight!r} is not supported for "
+                    "multilabel y (each label is its own binary problem); leave it None."
+                )
             return nn.BCEWithLogitsLoss()
         weight = None
         if self.class_weight is not None:
