@@ -389,3 +389,12 @@ def test_single_block_backbones_can_be_unfrozen():
     clf = ImageClassifier(custom, freeze="none", max_epochs=1).fit(X, y)
     assert not clf.used_precomputed_features_
     assert all(p.requires_grad for p in clf.net_.module_.backbone.parameters())
+
+
+def test_probe_head_init_fits_the_head_before_fine_tuning():
+    X, y = dark_bright(n=24)
+    frozen_lr = dict(lr=1e-12, freeze="none", max_epochs=1, batch_size=8, random_state=0)
+    probe = ImageClassifier("tiny_cnn", head_init="probe", **frozen_lr).fit(X, y)
+    random = ImageClassifier("tiny_cnn", head_init="random", **frozen_lr).fit(X, y)
+    assert probe.score(X, y) == 1.0  # the head was fitted on frozen features first
+    assert random.score(X, y) < 0.8  # a random head, barely trained

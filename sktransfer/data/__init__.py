@@ -11,6 +11,7 @@ from ._images import (
     read_image,
     to_model_input,
 )
+from ._subset import subset
 from ._text import text_batches, text_inputs
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "load_image_folder",
     "normalize",
     "read_image",
+    "subset",
     "text_batches",
     "text_inputs",
     "to_model_input",

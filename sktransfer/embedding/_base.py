@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 from .._device import PRECISIONS, autocast, is_out_of_memory, resolve_device, resolve_precision
 from .._validation import check_option, did_you_mean
 from ..backbones import backbone_modality, load_backbone
-from ._cache import backbone_digest, open_cache, subset
+from ..data import subset
+from ._cache import backbone_digest, open_cache
 from ._pooling import POOLINGS, pool
 
 
@@ -106,7 +107,9 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         todo = np.arange(len(X)) if cache is None else cache.load(out)  # load fills in the hits
         progress = dict(total=len(X), initial=len(X) - len(todo), desc=type(self).__name__, unit="sample")
         with tqdm(disable=not self.verbose, **progress) as bar:
-            batches = self._batches(subset(X, todo), todo) if len(todo) else ()  # only the misses
+            batches = (
+                self._batches(X if len(todo) == len(X) else subset(X, todo), todo) if len(todo) else ()
+            )  # only the misses
             for indices, inputs in batches:
                 rows = self._embed_with_backoff(inputs)
                 out[todo[indices]] = rows

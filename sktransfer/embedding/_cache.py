@@ -52,15 +52,6 @@ def open_cache(embedder, X):
     return cache
 
 
-def subset(X, indices):
-    """``X`` restricted to ``indices`` (an array batch stays an array)."""
-    if len(indices) == len(X):
-        return X
-    if isinstance(X, np.ndarray):
-        return X[indices]
-    return [X[i] for i in indices]
-
-
 class EmbeddingCache:
     """Per-sample feature vectors of one model, stored under ``directory``.
 

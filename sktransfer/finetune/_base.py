@@ -15,10 +15,11 @@ from torch import nn
 from .._device import PRECISIONS, autocast, resolve_device, resolve_precision, seeded_rng
 from .._validation import check_option
 from ..backbones import load_backbone
+from ..data import subset
 from ..embedding._pooling import POOLINGS
 from ._freeze import apply_freeze
 from ._model import Head, TransferModel
-from ._training import GradualUnfreezing, Labelled, TransferNet, WarmupCosine
+from ._training import GradualUnfreezing, Labelled, TransferNet, WarmupCosine, fit_head_on_features
 
 
 class BaseTransferEstimator(BaseEstimator):
@@ -50,6 +51,7 @@ class BaseTransferEstimator(BaseEstimator):
         "precision": [StrOptions(set(PRECISIONS))],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
         "precompute_features": ["boolean"],
+        "head_init": [StrOptions({"probe", "random"})],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "callbacks": [None, list, tuple],
@@ -96,7 +98,7 @@ class BaseTransferEstimator(BaseEstimator):
         self.device_ = resolve_device(self.device)
         with seeded_rng(seed):
             if not continuing:
-                model = self._build_model(len(targets))
+                model = self._build_model()
             else:
                 model = self.net_.module_
             model.to(self.device_)
@@ -106,6 +108,9 @@ class BaseTransferEstimator(BaseEstimator):
             train_idx, valid_idx = self._split(targets, seed)
             shortcut = self._can_precompute(model, schedule)
             inputs = self._precomputed(model, X) if shortcut else None
+            backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
+            if self.head_init == "probe" and not continuing and backbone_trains:
+                self._fit_probe_head(model, X, targets, train_idx)
             train_ds = self._dataset(X, targets, train_idx, inputs, training=True)
             valid_ds = None if valid_idx is None else self._dataset(X, targets, valid_idx, inputs, False)
             net = self._make_net(model, train_ds, valid_ds, schedule, epochs, seed, shortcut)
@@ -174,7 +179,7 @@ class BaseTransferEstimator(BaseEstimator):
         )
         return net.initialize()
 
-    def _build_model(self, n_samples):
+    def _build_model(self):
         backbone = load_backbone(self.backbone, self.weights, modality=self._modality)
         self._setup(backbone)
         pooling = backbone.default_pooling if self.pooling == "auto" else self.pooling
@@ -185,6 +190,13 @@ class BaseTransferEstimator(BaseEstimator):
         head = Head(width, self._n_outputs(), normalize_input=getattr(backbone, "normalize", False))
         model.head = head
         return model
+
+    def _fit_probe_head(self, model, X, targets, train_idx):
+        """LP-FT: fit the new head on frozen features before any backbone block trains."""
+        features = self._precomputed(model, subset(X, train_idx)).to(self.device_)
+        y = targets[train_idx].to(self.device_)
+        criterion = self._criterion(targets[train_idx]).to(self.device_)
+        fit_head_on_features(model.head, features, y, criterion, weight_decay=self.weight_decay)
 
     def _can_precompute(self, model, schedule):
         frozen = not any(p.requires_grad for p in model.backbone.parameters())
@@ -200,7 +212,7 @@ class BaseTransferEstimator(BaseEstimator):
                 if out is None:
                     out = torch.empty((len(X), features.shape[1]))
                 out[indices] = features
-        return out
+        return out.clone()  # a normal tensor: the probe head trains on it with autograd
 
     def _dataset(self, X, targets, indices, features, training):
         if features is not None:

@@ -40,6 +40,11 @@ TRAINING = """
         "auto": bf16 (or fp16) autocast on GPUs, fp32 on the CPU.
     num_workers : int, default=0
         DataLoader workers for decoding, augmenting or tokenizing.
+    head_init : {"probe", "random"}, default="probe"
+        "probe" first fits the new head on the frozen backbone's features (a linear
+        probe, computed in one pass), then fine-tunes (LP-FT): the backbone's first
+        updates then follow a useful head instead of a random one. Skipped when the
+        backbone stays frozen (the head is all that trains anyway).
     precompute_features : bool, default=True
         When the backbone is wholly frozen and nothing is augmented, compute its
         features once per fit and train only the head on them (same result, far

@@ -2,7 +2,7 @@
 
 import torch
 
-from ..data import eval_transform, image_batches, image_inputs, text_batches, text_inputs
+from ..data import eval_transform, image_batches, image_inputs, subset, text_batches, text_inputs
 from ..data._augment import AUGMENT_PRESETS, train_transform
 from ..data._images import ImageDataset
 from ._training import TokenizingCollate
@@ -44,8 +44,7 @@ class ImageInputs:
             if training
             else eval_transform(self.data_config_)
         )
-        subset = X[indices] if hasattr(X, "shape") else [X[i] for i in indices]
-        return ImageDataset(subset, transform, positions=indices)
+        return ImageDataset(subset(X, indices), transform, positions=indices)
 
     def _collate(self, model):
         return None
@@ -84,7 +83,7 @@ class TextInputs:
         pass
 
     def _train_inputs(self, X, indices, training):
-        return [X[i] for i in indices]
+        return subset(X, indices)
 
     def _collate(self, model):
         return TokenizingCollate(model.backbone.tokenize, self.max_length)

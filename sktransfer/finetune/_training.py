@@ -49,6 +49,19 @@ class TransferNet(NeuralNet):
         self.history.record(prefix + "_batch_count", len(values))
 
 
+def fit_head_on_features(head, features, targets, criterion, *, weight_decay, steps=300, lr=1e-2):
+    """Train ``head`` alone on precomputed features, full batch: the linear probe that
+    starts fine-tuning (LP-FT). Starting from a fitted head, the first backbone updates
+    follow useful gradients instead of a random head's, which distorts pretrained
+    features less (Kumar et al., 2022)."""
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    head.train()
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        criterion(head(features), targets).backward()
+        optimizer.step()
+
+
 class WarmupCosine:
     """Learning-rate factor: linear warm-up over the first ``warmup`` fraction of steps, then
     cosine decay to zero. A class (not a lambda) so that fitted estimators pickle."""

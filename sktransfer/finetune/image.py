@@ -58,6 +58,7 @@ class ImageClassifier(ImageInputs, ClassifierTargets, BaseTransferEstimator):
         device="auto",
         precision="auto",
         num_workers=0,
+        head_init="probe",
         precompute_features=True,
         warm_start=False,
         verbose=0,
@@ -84,6 +85,7 @@ class ImageClassifier(ImageInputs, ClassifierTargets, BaseTransferEstimator):
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.head_init = head_init
         self.precompute_features = precompute_features
         self.warm_start = warm_start
         self.verbose = verbose
@@ -125,6 +127,7 @@ class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
         device="auto",
         precision="auto",
         num_workers=0,
+        head_init="probe",
         precompute_features=True,
         warm_start=False,
         verbose=0,
@@ -149,6 +152,7 @@ class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.head_init = head_init
         self.precompute_features = precompute_features
         self.warm_start = warm_start
         self.verbose = verbose

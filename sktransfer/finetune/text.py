@@ -54,6 +54,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         device="auto",
         precision="auto",
         num_workers=0,
+        head_init="probe",
         precompute_features=True,
         warm_start=False,
         verbose=0,
@@ -79,6 +80,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.head_init = head_init
         self.precompute_features = precompute_features
         self.warm_start = warm_start
         self.verbose = verbose
@@ -119,6 +121,7 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         device="auto",
         precision="auto",
         num_workers=0,
+        head_init="probe",
         precompute_features=True,
         warm_start=False,
         verbose=0,
@@ -142,6 +145,7 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.head_init = head_init
         self.precompute_features = precompute_features
         self.warm_start = warm_start
         self.verbose = verbose
