@@ -70,6 +70,22 @@ def autocast(device, dtype):
 
 
 @contextlib.contextmanager
+def fast_kernels(device):
+    """cuDNN autotuning for the block (fixed input sizes make it pay off), then the user's
+    setting back. Left off when the user asked cuDNN for deterministic kernels."""
+    cudnn = torch.backends.cudnn
+    if device.type != "cuda" or cudnn.deterministic:
+        yield
+        return
+    previous = cudnn.benchmark
+    cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        cudnn.benchmark = previous
+
+
+@contextlib.contextmanager
 def seeded_rng(seed):
     """Run the block with torch's RNGs (CPU and every CUDA device) seeded with ``seed``,
     then restore them: the caller's global random state is neither used nor changed."""

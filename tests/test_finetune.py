@@ -398,3 +398,26 @@ def test_probe_head_init_fits_the_head_before_fine_tuning():
     random = ImageClassifier("tiny_cnn", head_init="random", **frozen_lr).fit(X, y)
     assert probe.score(X, y) == 1.0  # the head was fitted on frozen features first
     assert random.score(X, y) < 0.8  # a random head, barely trained
+
+
+def test_default_fine_tuning_resolution():
+    from sktransfer.finetune._inputs import finetune_size
+
+    assert finetune_size(load_backbone("efficientnet_lite0", weights=None)) == 288
+    assert finetune_size(load_backbone("vit_b_16", weights=None)) == 224  # fixed position embeddings
+    X, y = dark_bright(n=8)
+    assert ImageClassifier("tiny_cnn", max_epochs=1).fit(X, y).data_config_.input_size == 32
+    assert ImageClassifier("tiny_cnn", image_size=48, max_epochs=1).fit(X, y).data_config_.input_size == 48
+
+
+def test_light_augmentation_keeps_the_evaluation_scale():
+    from torchvision.transforms import v2
+
+    from sktransfer.backbones import DataConfig
+    from sktransfer.data._augment import train_transform
+
+    steps = train_transform("light", DataConfig(input_size=64, crop_pct=0.8)).transforms
+    assert isinstance(steps[0], v2.Resize) and steps[0].size == [80]
+    assert isinstance(steps[1], v2.RandomResizedCrop) and steps[1].scale == (0.8, 1.0)
+    out = train_transform("light", DataConfig(input_size=64))(Image.new("RGB", (300, 200)))
+    assert out.shape == (3, 64, 64) and out.dtype == torch.uint8

@@ -24,6 +24,7 @@ def train_transform(augment, data_config):
         return eval_transform(data_config)
     if isinstance(augment, str) and augment == "light":
         steps = [
+            v2.Resize(data_config.resize_size, interpolation=interpolation),
             v2.RandomResizedCrop(size, scale=(0.8, 1.0), interpolation=interpolation),
             v2.RandomHorizontalFlip(),
         ]

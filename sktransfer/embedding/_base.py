@@ -13,7 +13,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._device import PRECISIONS, autocast, is_out_of_memory, resolve_device, resolve_precision
+from .._device import (
+    PRECISIONS,
+    autocast,
+    fast_kernels,
+    is_out_of_memory,
+    resolve_device,
+    resolve_precision,
+)
 from .._validation import check_option, did_you_mean
 from ..backbones import backbone_modality, load_backbone
 from ..data import subset
@@ -106,7 +113,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         cache = open_cache(self, X)  # None without cache=
         todo = np.arange(len(X)) if cache is None else cache.load(out)  # load fills in the hits
         progress = dict(total=len(X), initial=len(X) - len(todo), desc=type(self).__name__, unit="sample")
-        with tqdm(disable=not self.verbose, **progress) as bar:
+        with tqdm(disable=not self.verbose, **progress) as bar, fast_kernels(self.device_):
             batches = (
                 self._batches(X if len(todo) == len(X) else subset(X, todo), todo) if len(todo) else ()
             )  # only the misses

@@ -12,7 +12,7 @@ from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
 
-from .._device import PRECISIONS, autocast, resolve_device, resolve_precision, seeded_rng
+from .._device import PRECISIONS, autocast, fast_kernels, resolve_device, resolve_precision, seeded_rng
 from .._validation import check_option
 from ..backbones import load_backbone
 from ..data import subset
@@ -118,7 +118,8 @@ class BaseTransferEstimator(BaseEstimator):
                 net.history_ = self.net_.history_
             model.from_features = shortcut
             try:
-                net.partial_fit(train_ds, None)
+                with fast_kernels(self.device_):
+                    net.partial_fit(train_ds, None)
             finally:
                 model.from_features = False
         self.net_ = net
@@ -206,7 +207,7 @@ class BaseTransferEstimator(BaseEstimator):
         """Pooled features of every sample, computed once (the backbone is frozen)."""
         model.eval()
         out = None
-        with torch.inference_mode(), autocast(self.device_, model.autocast_dtype):
+        with torch.inference_mode(), autocast(self.device_, model.autocast_dtype), fast_kernels(self.device_):
             for indices, inputs in self._batches(X, model):
                 features = model.features(self._to_device(inputs)).float().cpu()
                 if out is None:
@@ -247,7 +248,7 @@ class BaseTransferEstimator(BaseEstimator):
         model.autocast_dtype = resolve_precision(device, self.precision)  # not the fit machine's
         model.eval()
         out = None
-        with torch.inference_mode():
+        with torch.inference_mode(), fast_kernels(device):
             for indices, inputs in self._batches(X, model):
                 outputs = model(self._to_device(inputs)).float().cpu().numpy()
                 if out is None:

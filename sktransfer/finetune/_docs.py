@@ -70,7 +70,10 @@ TRAINING = """
 
 IMAGE = """
     image_size : int, default=None
-        Crop size in pixels; None keeps the backbone's (224 for most).
+        Crop size in pixels. None: 1.25x the backbone's pretraining size for CNNs
+        (288 for the usual 224), the native size for transformers: fine-tuning above
+        the pretraining resolution is what FixRes and BiT recommend, and it is
+        measured to help (see the fine-tuning guide).
     augment : {{"none", "light", "standard"}} or callable, default="light"
         Training augmentation: "light" is a random resized crop keeping 80-100 %
         of the area plus horizontal flips; "standard" crops harder and jitters

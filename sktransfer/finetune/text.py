@@ -9,7 +9,7 @@ from ._docs import CLASSIFIER, TEXT, estimator_doc
 from ._inputs import TextInputs
 from ._targets import ClassifierTargets, RegressorTargets
 
-TEXT_DEFAULTS = dict(freeze="none", lr=1e-3, lr_decay=0.1, max_epochs=4, batch_size=16)
+TEXT_DEFAULTS = dict(freeze="none", lr=(1e-3, 5e-5), lr_decay=1.0, max_epochs=4, batch_size=16)
 
 _TEXT_CONSTRAINTS = {
     **BaseTransferEstimator._parameter_constraints,
