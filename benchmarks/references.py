@@ -67,10 +67,11 @@ def embed_images(model, cfg, items, *, batch_size, device, dtype=None, num_worke
 
 
 def train_one_epoch(model, head, cfg, items, targets, *, trainable, batch_size, device, dtype=None, lr=1e-3):
-    """One epoch of a plain fine-tuning loop: RandomResizedCrop(0.8-1) + flip, AdamW,
+    """One epoch of a plain fine-tuning loop: resize, RandomResizedCrop(0.8-1) + flip, AdamW,
     label smoothing, BatchNorm in eval mode, only ``trainable`` parameters updated."""
     transform = v2.Compose(
         [
+            v2.Resize(cfg.resize_size, interpolation=INTERPOLATION[cfg.interpolation]),
             v2.RandomResizedCrop(
                 cfg.input_size, scale=(0.8, 1.0), interpolation=INTERPOLATION[cfg.interpolation]
             ),

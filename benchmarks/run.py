@@ -186,6 +186,8 @@ def finetune_epoch(args, device, tmp):
         freeze="last:2",
         max_epochs=1,
         batch_size=args.train_batch_size,
+        image_size=224,  # the reference's resolution (the estimators' default is 288)
+        head_init="random",  # the reference starts from a random head too
         device=device.type,
         num_workers=0,
         random_state=0,
