@@ -7,20 +7,21 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-results}
+PY=${PYTHON:-python3}  # the interpreter that has torch (PYTHON=.venv/bin/python to try it here)
 mkdir -p "$OUT"
 if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
-python3 - <<'PY' | tee "$OUT/device.txt"
+"$PY" - <<'PY' | tee "$OUT/device.txt"
 import torch, platform
 print("torch", torch.__version__, "cuda", torch.version.cuda, "python", platform.python_version())
 print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
 PY
 device=cuda
-python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || device=cpu
-python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider 2>&1 | tee "$OUT/gpu_tests.log"
+"$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || device=cpu
+"$PY" -m pytest tests/test_gpu.py -q -p no:cacheprovider 2>&1 | tee "$OUT/gpu_tests.log"
 quick=""
 [ "${1:-}" = "--quick" ] && quick="--quick"
-python3 benchmarks/run.py --device "$device" --out "$OUT" $quick 2>&1 | tee "$OUT/benchmarks.log"
+"$PY" benchmarks/run.py --device "$device" --out "$OUT" $quick 2>&1 | tee "$OUT/benchmarks.log"
