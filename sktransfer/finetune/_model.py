@@ -4,11 +4,10 @@ Backbone and head stay separate modules so that a second head (multi-task) or a
 second loss on the pooled features (domain adaptation) can be added later.
 """
 
-import torch
 from torch import nn
 
 from .._device import autocast
-from ..data import normalize
+from ..data import to_model_input
 from ..embedding._pooling import pool
 
 
@@ -49,11 +48,7 @@ class TransferModel(nn.Module):
         """Pooled backbone features for a batch (a uint8 image tensor or a token dict)."""
         if self.backbone.modality == "text":
             return pool(self.backbone(**inputs), self.pooling, inputs["attention_mask"])
-        x = inputs
-        if self.data_config is not None:
-            x = normalize(x, self.data_config)
-            if x.device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+        x = inputs if self.data_config is None else to_model_input(inputs, self.data_config, inputs.device)
         return pool(self.backbone(x), self.pooling)
 
     def forward(self, inputs=None, **tokens):
