@@ -50,6 +50,19 @@ def best_of(fn, repeats):
     return min(times), result
 
 
+def throughput_row(case, n, t_ours, t_ref, target, **extra):
+    """One result row: samples per second on both sides and their ratio (>= 1: we are faster)."""
+    return {
+        "case": case,
+        "n": n,
+        "ours_per_s": n / t_ours,
+        "reference_per_s": n / t_ref,
+        "ratio": t_ref / t_ours,
+        "target": target,
+        **extra,
+    }
+
+
 def make_jpegs(folder, n, size=(320, 240), seed=0):
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, size=(8, size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
@@ -114,15 +127,14 @@ def image_embedding(args, device, tmp):
                 args.repeats,
             )
             rows.append(
-                {
-                    "case": f"ImageEmbedder {name} from {source}",
-                    "n": n,
-                    "ours_per_s": n / t_ours,
-                    "reference_per_s": n / t_ref,
-                    "ratio": t_ref / t_ours,
-                    "max_abs_diff": float(np.abs(ours - ref).max()),
-                    "target": 0.95 if source == "arrays" else 0.9,
-                }
+                throughput_row(
+                    f"ImageEmbedder {name} from {source}",
+                    n,
+                    t_ours,
+                    t_ref,
+                    target=0.95 if source == "arrays" else 0.9,
+                    max_abs_diff=float(np.abs(ours - ref).max()),
+                )
             )
     return rows
 
@@ -163,17 +175,15 @@ def text_embedding(args, device, tmp):
     ).fit(texts[:1])
     t_ours, ours = best_of(lambda: embedder.transform(texts), args.repeats)
     t_ref, ref = best_of(lambda: st.encode(texts, batch_size=args.text_batch_size), args.repeats)
-    target = 2.0 if device.type == "cuda" else 0.95
     return [
-        {
-            "case": "TextEmbedder all-MiniLM-L6-v2 vs SentenceTransformer.encode",
-            "n": len(texts),
-            "ours_per_s": len(texts) / t_ours,
-            "reference_per_s": len(texts) / t_ref,
-            "ratio": t_ref / t_ours,
-            "max_abs_diff": float(np.abs(ours - np.asarray(ref, dtype=np.float32)).max()),
-            "target": target,
-        }
+        throughput_row(
+            "TextEmbedder all-MiniLM-L6-v2 vs SentenceTransformer.encode",
+            len(texts),
+            t_ours,
+            t_ref,
+            target=2.0 if device.type == "cuda" else 0.95,
+            max_abs_diff=float(np.abs(ours - np.asarray(ref, dtype=np.float32)).max()),
+        )
     ]
 
 
@@ -219,15 +229,14 @@ def finetune_epoch(args, device, tmp):
         args.repeats,
     )
     return [
-        {
-            "case": "one fine-tuning epoch, efficientnet_lite0, freeze='last:2'",
-            "n": len(files),
-            "ours_per_s": len(files) / epoch_ours,
-            "reference_per_s": len(files) / t_ref,
-            "ratio": t_ref / epoch_ours,
-            "target": 0.9,
-            "note": f"whole fit() incl. weight loading: {t_ours:.2f} s",
-        }
+        throughput_row(
+            "one fine-tuning epoch, efficientnet_lite0, freeze='last:2'",
+            len(files),
+            epoch_ours,
+            t_ref,
+            target=0.9,
+            note=f"whole fit() incl. weight loading: {t_ours:.2f} s",
+        )
     ]
 
 

@@ -102,13 +102,13 @@ def _torchvision_loader(name):
     return load
 
 
-for _name, _text_description in _TORCHVISION.items():
+for _name, _description in _TORCHVISION.items():
     register_backbone(
         _name,
         _torchvision_loader(_name),
         modality="image",
         source="torchvision",
-        description=_text_description,
+        description=_description,
         is_offline=_torchvision_cached(_name),
     )
 

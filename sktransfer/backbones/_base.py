@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+from ._features import FEATURE_FUNCTIONS
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -109,20 +111,13 @@ class ImageBackbone(Backbone):
         self.features = features or "call"
 
     def forward(self, images):
-        from ._features import FEATURE_FUNCTIONS
-
         return FEATURE_FUNCTIONS[self.features](self.model, images)
 
     def classify(self, images):
         """Logits of the pretrained classification head, when the backbone kept one."""
         if self.classifier_path is None:
             raise ValueError(f"Backbone {self.name!r} has no pretrained classifier head.")
-        from ._features import FEATURE_FUNCTIONS
-
-        logits_fn = FEATURE_FUNCTIONS.get(self.features + ":logits")
-        if logits_fn is None:
-            return self.model(images)
-        return logits_fn(self.model, images)
+        return self.model(images)  # the whole pretrained network ends in its classifier
 
 
 class VectorBackbone(Backbone):

@@ -1,5 +1,6 @@
 """Training-time augmentation presets for images (PIL image -> uint8 tensor)."""
 
+import torch
 from torchvision.transforms import v2
 
 from ._images import _INTERPOLATIONS, eval_transform
@@ -38,7 +39,7 @@ def train_transform(augment, data_config):
         steps = [augment, v2.Resize(size, interpolation=interpolation), v2.CenterCrop(size)]
     else:
         raise ValueError(f"augment={augment!r} is not one of {AUGMENT_PRESETS} nor a callable transform.")
-    return v2.Compose([*steps, v2.PILToTensor() if not callable(augment) else _ToUint8()])
+    return v2.Compose([*steps, _ToUint8() if callable(augment) else v2.PILToTensor()])
 
 
 class _ToUint8:
@@ -46,4 +47,4 @@ class _ToUint8:
 
     def __call__(self, image):
         tensor = v2.functional.to_image(image)
-        return v2.functional.to_dtype(tensor, dtype=__import__("torch").uint8, scale=True)
+        return v2.functional.to_dtype(tensor, dtype=torch.uint8, scale=True)

@@ -205,15 +205,21 @@ class BaseTransferEstimator(BaseEstimator):
 
     def _precomputed(self, model, X):
         """Pooled features of every sample, computed once (the backbone is frozen)."""
+        with autocast(self.device_, model.autocast_dtype):
+            features = self._map_batches(model.features, model, X)
+        return features.clone()  # a normal tensor: the probe head trains on it with autograd
+
+    def _map_batches(self, fn, model, X):
+        """``fn`` over ``X`` in eval mode, batch by batch, rows back in input order (float32, CPU)."""
         model.eval()
         out = None
-        with torch.inference_mode(), autocast(self.device_, model.autocast_dtype), fast_kernels(self.device_):
+        with torch.inference_mode(), fast_kernels(self.device_):
             for indices, inputs in self._batches(X, model):
-                features = model.features(self._to_device(inputs)).float().cpu()
+                rows = fn(self._to_device(inputs)).float().cpu()
                 if out is None:
-                    out = torch.empty((len(X), features.shape[1]))
-                out[indices] = features
-        return out.clone()  # a normal tensor: the probe head trains on it with autograd
+                    out = torch.empty((len(X), rows.shape[1]))
+                out[indices] = rows
+        return out
 
     def _dataset(self, X, targets, indices, features, training):
         if features is not None:
@@ -246,15 +252,7 @@ class BaseTransferEstimator(BaseEstimator):
         model.to(device)
         self.device_ = device
         model.autocast_dtype = resolve_precision(device, self.precision)  # not the fit machine's
-        model.eval()
-        out = None
-        with torch.inference_mode(), fast_kernels(device):
-            for indices, inputs in self._batches(X, model):
-                outputs = model(self._to_device(inputs)).float().cpu().numpy()
-                if out is None:
-                    out = np.empty((len(X), outputs.shape[1]), dtype=np.float32)
-                out[indices] = outputs
-        return out
+        return self._map_batches(model, model, X).numpy()
 
     def _to_device(self, inputs):
         if isinstance(inputs, dict):
