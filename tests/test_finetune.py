@@ -318,6 +318,20 @@ def test_augmentation_presets_and_callables(tmp_path):
         assert clf.predict(paths).shape == (8,)
 
 
+def test_auto_augmentation_is_light_only_when_backbone_blocks_train():
+    X, y = dark_bright(n=16)
+    head_only = ImageClassifier("tiny_cnn", freeze="backbone", **FAST).fit(X, y)
+    assert head_only.augment_ == "none" and head_only.used_precomputed_features_
+    unfrozen = ImageClassifier("tiny_cnn", freeze="last:1", **FAST).fit(X, y)
+    assert unfrozen.augment_ == "light" and not unfrozen.used_precomputed_features_
+    scheduled = ImageClassifier("tiny_cnn", freeze="backbone", unfreeze={0: "backbone", 1: "none"}, **FAST)
+    assert scheduled.fit(X, y).augment_ == "light"
+    asked = ImageClassifier("tiny_cnn", freeze="backbone", augment="light", **FAST).fit(X, y)
+    assert asked.augment_ == "light" and not asked.used_precomputed_features_
+    asked.set_params(freeze="last:1", augment="none", warm_start=True).fit(X, y)
+    assert asked.augment_ == "none"
+
+
 def test_verbose_controls_the_epoch_table(capsys):
     X, y = dark_bright(n=8)
     ImageClassifier("tiny_cnn", max_epochs=1, verbose=0).fit(X, y)

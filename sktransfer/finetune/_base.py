@@ -106,9 +106,10 @@ class BaseTransferEstimator(BaseEstimator):
             initial = schedule.get(0, self.freeze) if schedule else self.freeze
             apply_freeze(model, initial, owner)
             train_idx, valid_idx = self._split(targets, seed)
+            backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
+            self._resolve_augment(backbone_trains)
             shortcut = self._can_precompute(model, schedule)
             inputs = self._precomputed(model, X) if shortcut else None
-            backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
             if self.head_init == "probe" and not continuing and backbone_trains:
                 self._fit_probe_head(model, X, targets, train_idx)
             train_ds = self._dataset(X, targets, train_idx, inputs, training=True)

@@ -66,6 +66,8 @@ TRAINING = """
         Epochs trained, across warm-started fits.
     used_precomputed_features_ : bool
         Whether the last fit trained the head on precomputed features.
+    augment_ : str or callable
+        The augmentation the last fit used (image estimators; ``"auto"`` resolved).
     device_ : torch.device"""
 
 IMAGE = """
@@ -74,10 +76,12 @@ IMAGE = """
         (288 for the usual 224), the native size for transformers: fine-tuning above
         the pretraining resolution is what FixRes and BiT recommend, and it is
         measured to help (see the fine-tuning guide).
-    augment : {{"none", "light", "standard"}} or callable, default="light"
+    augment : {{"auto", "none", "light", "standard"}} or callable, default="auto"
         Training augmentation: "light" is a random resized crop keeping 80-100 %
         of the area plus horizontal flips; "standard" crops harder and jitters
-        colours; a callable is any transform on PIL images.
+        colours; a callable is any transform on PIL images. "auto" is "light"
+        when backbone blocks train and "none" when only the head trains (its
+        features are then computed once, see ``precompute_features``).
     pooling : {{"auto", "avg", "max", "avg+max", "cls"}}, default="auto\""""
 
 TEXT = """

@@ -43,21 +43,31 @@ class ImageInputs:
         size = self.data_config_.input_size
         return torch.zeros((1, 3, size, size), dtype=torch.uint8)
 
+    def _resolve_augment(self, backbone_trains):
+        """``"auto"``: ``"light"`` when backbone blocks train, ``"none"`` when only the head
+        does. A frozen backbone then yields the same features every epoch, so they are
+        computed once (the linear-probe practice) instead of once per epoch; a head alone
+        on 245 ants-vs-bees photos gained nothing from augmentation (see the guide)."""
+        if isinstance(self.augment, str) and self.augment == "auto":
+            self.augment_ = "light" if backbone_trains else "none"
+        else:
+            self.augment_ = self.augment
+
     def _augment_is_off(self):
-        return isinstance(self.augment, str) and self.augment == "none"
+        return isinstance(self.augment_, str) and self.augment_ == "none"
 
     def _validate_augment(self):
-        if not (callable(self.augment) or self.augment in AUGMENT_PRESETS):
+        if not (callable(self.augment) or self.augment in ("auto", *AUGMENT_PRESETS)):
             from sklearn.utils._param_validation import InvalidParameterError
 
             raise InvalidParameterError(
-                f"{type(self).__name__}: augment={self.augment!r} is not one of {AUGMENT_PRESETS} "
-                "nor a callable transform on PIL images."
+                f"{type(self).__name__}: augment={self.augment!r} is not one of "
+                f"{('auto', *AUGMENT_PRESETS)} nor a callable transform on PIL images."
             )
 
     def _train_inputs(self, X, indices, training):
         transform = (
-            train_transform(self.augment, self.data_config_)
+            train_transform(self.augment_, self.data_config_)
             if training
             else eval_transform(self.data_config_)
         )
@@ -92,6 +102,9 @@ class TextInputs:
 
     def _sample_input(self, backbone):
         return dict(backbone.tokenize(["sample"], self.max_length))
+
+    def _resolve_augment(self, backbone_trains):
+        pass  # texts are not augmented
 
     def _augment_is_off(self):
         return True

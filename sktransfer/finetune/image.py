@@ -14,7 +14,7 @@ IMAGE_DEFAULTS = dict(freeze="last:3", lr=1e-3, lr_decay=0.1, max_epochs=10, bat
 _IMAGE_CONSTRAINTS = {
     **BaseTransferEstimator._parameter_constraints,
     "image_size": [None, Interval(Integral, 8, None, closed="left")],
-    "augment": [StrOptions({"none", "light", "standard"}), callable],
+    "augment": [StrOptions({"auto", "none", "light", "standard"}), callable],
 }
 
 
@@ -46,7 +46,7 @@ class ImageClassifier(ImageInputs, ClassifierTargets, BaseTransferEstimator):
         max_epochs=IMAGE_DEFAULTS["max_epochs"],
         batch_size=IMAGE_DEFAULTS["batch_size"],
         image_size=None,
-        augment="light",
+        augment="auto",
         pooling="auto",
         class_weight=None,
         label_smoothing=0.1,
@@ -117,7 +117,7 @@ class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
         max_epochs=IMAGE_DEFAULTS["max_epochs"],
         batch_size=IMAGE_DEFAULTS["batch_size"],
         image_size=None,
-        augment="light",
+        augment="auto",
         pooling="auto",
         early_stopping=False,
         validation_fraction=0.1,
