@@ -332,6 +332,33 @@ def test_auto_augmentation_is_light_only_when_backbone_blocks_train():
     assert asked.augment_ == "none"
 
 
+def test_fp16_training_scales_the_loss_and_callbacks_see_true_gradients():
+    from skorch.callbacks import Callback
+
+    class FirstGradients(Callback):
+        def initialize(self):
+            self.norms, self.scales = [], []
+            return self
+
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            grads = [p.grad.norm() for _, p in named_parameters if p.grad is not None]
+            self.norms.append(float(torch.stack(grads).norm()))
+            self.scales.append(None if net.grad_scaler_ is None else net.grad_scaler_.get_scale())
+
+    X, y = dark_bright(n=16)
+    spies = {}
+    for precision in ("fp32", "bf16", "fp16"):
+        spies[precision] = FirstGradients()
+        clf = ImageClassifier(
+            "tiny_cnn", freeze="none", precision=precision, callbacks=[("spy", spies[precision])], **FAST
+        ).fit(X, y)
+        assert np.isfinite(clf.predict_proba(X)).all()
+    assert spies["fp32"].scales[0] is None and spies["bf16"].scales[0] is None  # bf16 needs no scaling
+    assert spies["fp16"].scales[0] > 1
+    assert spies["fp16"].norms[0] == pytest.approx(spies["fp32"].norms[0], rel=0.05)
+    assert clf.net_.grad_scaler_ is None  # not kept: a CUDA scaler would not unpickle on a CPU
+
+
 def test_verbose_controls_the_epoch_table(capsys):
     X, y = dark_bright(n=8)
     ImageClassifier("tiny_cnn", max_epochs=1, verbose=0).fit(X, y)

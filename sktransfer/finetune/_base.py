@@ -123,6 +123,7 @@ class BaseTransferEstimator(BaseEstimator):
                     net.partial_fit(train_ds, None)
             finally:
                 model.from_features = False
+                net.grad_scaler_ = None  # training state only; a CUDA one would not unpickle on a CPU
         self.net_ = net
         self.n_epochs_ = len(net.history)
         self.used_precomputed_features_ = shortcut

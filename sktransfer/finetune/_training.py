@@ -5,6 +5,7 @@ import math
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 
 from ._freeze import apply_freeze, parameter_groups
 
@@ -26,7 +27,28 @@ class TransferNet(NeuralNet):
         optimizer_kwargs.pop("lr", None)
         groups = parameter_groups(self.module_, self.lr, self.lr_decay)
         self.optimizer_ = self.optimizer(groups, **optimizer_kwargs)
+        # fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
+        fp16 = getattr(self.module_, "autocast_dtype", None) == torch.float16
+        self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type) if fp16 else None
         return self
+
+    def train_step_single(self, batch, **fit_params):
+        if getattr(self, "grad_scaler_", None) is None:
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self.grad_scaler_.scale(loss).backward()
+        self.grad_scaler_.unscale_(self.optimizer_)  # callbacks (gradient clipping) see true gradients
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _step_optimizer(self, step_fn):
+        if getattr(self, "grad_scaler_", None) is None:
+            return super()._step_optimizer(step_fn)
+        step_fn()
+        self.grad_scaler_.step(self.optimizer_)  # skipped when the gradients overflowed
+        self.grad_scaler_.update()
 
     def _zero_grad_optimizer(self, set_to_none=None):
         self.optimizer_.zero_grad(set_to_none=True)
