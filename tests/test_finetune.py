@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 import sktransfer.backbones._registry as registry
 from sktransfer import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
 from sktransfer.backbones import load_backbone
+from sktransfer.finetune._training import PROBE_PENALTIES, fit_head_on_features
 
 FAST = dict(max_epochs=3, batch_size=8, random_state=0)
 
@@ -250,8 +251,8 @@ def test_frozen_backbone_features_are_computed_once_with_the_same_result():
             registry._load = original
     assert shortcut.used_precomputed_features_ and not slow.used_precomputed_features_
     batches_per_epoch = 2
-    assert calls[0] == 1 + batches_per_epoch  # sample forward + one pass over the data
-    assert calls[1] == 1 + batches_per_epoch * FAST["max_epochs"]
+    assert calls[0] == 1 + batches_per_epoch  # sample forward + one pass, shared with the probe head
+    assert calls[1] == 1 + batches_per_epoch * (1 + FAST["max_epochs"])  # probe pass + every epoch
     np.testing.assert_allclose(shortcut.predict_proba(X), slow.predict_proba(X), rtol=1e-5, atol=1e-6)
 
 
@@ -432,13 +433,31 @@ def test_single_block_backbones_can_be_unfrozen():
     assert all(p.requires_grad for p in clf.net_.module_.backbone.parameters())
 
 
-def test_probe_head_init_fits_the_head_before_fine_tuning():
+@pytest.mark.parametrize("freeze", ["none", "backbone"])
+def test_probe_head_init_fits_the_head_before_training(freeze):
     X, y = dark_bright(n=24)
-    frozen_lr = dict(lr=1e-12, freeze="none", max_epochs=1, batch_size=8, random_state=0)
+    frozen_lr = dict(lr=1e-12, freeze=freeze, max_epochs=1, batch_size=8, random_state=0)
     probe = ImageClassifier("tiny_cnn", head_init="probe", **frozen_lr).fit(X, y)
     random = ImageClassifier("tiny_cnn", head_init="random", **frozen_lr).fit(X, y)
     assert probe.score(X, y) == 1.0  # the head was fitted on frozen features first
     assert random.score(X, y) < 0.8  # a random head, barely trained
+    assert probe.probe_penalty_ in PROBE_PENALTIES and random.probe_penalty_ is None
+
+
+def test_probe_penalty_is_chosen_by_cross_validation():
+    rng = torch.Generator().manual_seed(0)
+    features = torch.randn(60, 16, generator=rng)
+    separable = (features[:, 0] > 0).long()
+    noise = torch.randint(0, 2, (60,), generator=rng)
+    chosen = {}
+    for name, targets in {"separable": separable, "noise": noise}.items():
+        head = torch.nn.Linear(16, 2)
+        chosen[name] = fit_head_on_features(head, features, targets, torch.nn.CrossEntropyLoss(), seed=0)
+    assert chosen["separable"] <= 1e-2  # held-out loss keeps falling as the margin grows
+    assert chosen["noise"] == max(PROBE_PENALTIES)  # nothing to learn: shrink the weights
+    head = torch.nn.Linear(16, 2)
+    fit_head_on_features(head, features, separable, torch.nn.CrossEntropyLoss(), seed=0)
+    assert (head(features).argmax(1) == separable).float().mean() > 0.95
 
 
 def test_default_fine_tuning_resolution():

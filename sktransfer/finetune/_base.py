@@ -110,8 +110,9 @@ class BaseTransferEstimator(BaseEstimator):
             self._resolve_augment(backbone_trains)
             shortcut = self._can_precompute(model, schedule)
             inputs = self._precomputed(model, X) if shortcut else None
-            if self.head_init == "probe" and not continuing and backbone_trains:
-                self._fit_probe_head(model, X, targets, train_idx)
+            self.probe_penalty_ = None
+            if self.head_init == "probe" and not continuing:
+                self.probe_penalty_ = self._fit_probe_head(model, X, inputs, targets, train_idx, seed)
             train_ds = self._dataset(X, targets, train_idx, inputs, training=True)
             valid_ds = None if valid_idx is None else self._dataset(X, targets, valid_idx, inputs, False)
             net = self._make_net(model, train_ds, valid_ds, schedule, epochs, seed, shortcut)
@@ -194,12 +195,16 @@ class BaseTransferEstimator(BaseEstimator):
         model.head = head
         return model
 
-    def _fit_probe_head(self, model, X, targets, train_idx):
-        """LP-FT: fit the new head on frozen features before any backbone block trains."""
-        features = self._precomputed(model, subset(X, train_idx)).to(self.device_)
+    def _fit_probe_head(self, model, X, features, targets, train_idx, seed):
+        """Fit the new head on the frozen backbone's features (LP-FT); reuses ``features``
+        when the frozen-backbone shortcut computed them already. Returns the L2 penalty."""
+        if features is None:
+            features = self._precomputed(model, subset(X, train_idx))
+        else:
+            features = features[train_idx]
         y = targets[train_idx].to(self.device_)
         criterion = self._criterion(targets[train_idx]).to(self.device_)
-        fit_head_on_features(model.head, features, y, criterion, weight_decay=self.weight_decay)
+        return fit_head_on_features(model.head, features.to(self.device_), y, criterion, seed=seed)
 
     def _can_precompute(self, model, schedule):
         frozen = not any(p.requires_grad for p in model.backbone.parameters())

@@ -42,9 +42,10 @@ TRAINING = """
         DataLoader workers for decoding, augmenting or tokenizing.
     head_init : {"probe", "random"}, default="probe"
         "probe" first fits the new head on the frozen backbone's features (a linear
-        probe, computed in one pass), then fine-tunes (LP-FT): the backbone's first
-        updates then follow a useful head instead of a random one. Skipped when the
-        backbone stays frozen (the head is all that trains anyway).
+        probe, computed in one pass, its L2 penalty chosen by 3-fold
+        cross-validation), then trains (LP-FT): the backbone's first updates then
+        follow a useful head instead of a random one, and a head trained alone
+        starts where a careful linear probe ends. "random" starts from a random head.
     precompute_features : bool, default=True
         When the backbone is wholly frozen and nothing is augmented, compute its
         features once per fit and train only the head on them (same result, far
@@ -66,6 +67,8 @@ TRAINING = """
         Epochs trained, across warm-started fits.
     used_precomputed_features_ : bool
         Whether the last fit trained the head on precomputed features.
+    probe_penalty_ : float or None
+        The L2 penalty of the probe head (``head_init="probe"``), None otherwise.
     augment_ : str or callable
         The augmentation the last fit used (image estimators; ``"auto"`` resolved).
     device_ : torch.device"""

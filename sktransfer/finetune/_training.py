@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
@@ -71,17 +72,81 @@ class TransferNet(NeuralNet):
         self.history.record(prefix + "_batch_count", len(values))
 
 
-def fit_head_on_features(head, features, targets, criterion, *, weight_decay, steps=300, lr=1e-2):
-    """Train ``head`` alone on precomputed features, full batch: the linear probe that
-    starts fine-tuning (LP-FT). Starting from a fitted head, the first backbone updates
-    follow useful gradients instead of a random head's, which distorts pretrained
-    features less (Kumar et al., 2022)."""
-    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    head.train()
-    for _ in range(steps):
+PROBE_PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+PROBE_CV_MAX_SAMPLES = 10_000
+
+
+def fit_head_on_features(head, features, targets, criterion, *, seed, folds=3, penalties=PROBE_PENALTIES):
+    """Fit ``head`` alone on precomputed features: the linear probe that starts fine-tuning.
+
+    The head's weights get an L2 penalty (``penalty / 2 * ||W||^2`` added to the mean
+    loss) whose strength is chosen from ``penalties`` by ``folds``-fold cross-validation
+    of the loss on these features, as ``LogisticRegressionCV`` does; the head is then
+    fitted on all of them with L-BFGS. Returns the chosen penalty.
+
+    Starting fine-tuning from a fitted head, the first backbone updates follow useful
+    gradients instead of a random head's, which distorts pretrained features less
+    (LP-FT, Kumar et al., 2022); a head trained alone starts where a careful linear
+    probe ends. Without enough samples per class to validate, or above
+    ``PROBE_CV_MAX_SAMPLES`` samples (where little regularisation is needed and the
+    search would cost more than it gives), the smallest penalty is used unvalidated
+    when the data are large and ``1e-2`` when they are tiny.
+    """
+    initial = {k: v.clone() for k, v in head.state_dict().items()}
+    splits = _probe_splits(targets, folds, seed)
+    if len(targets) > PROBE_CV_MAX_SAMPLES:
+        penalty = min(penalties)
+    elif not splits or len(penalties) == 1:
+        penalty = 1e-2 if len(penalties) > 1 else penalties[0]
+    else:
+        losses = []
+        for candidate in penalties:
+            total = 0.0
+            for train, test in splits:
+                head.load_state_dict(initial)
+                _fit_head_lbfgs(head, features[train], targets[train], criterion, candidate)
+                with torch.no_grad():
+                    total += float(criterion(head(features[test]), targets[test])) * len(test)
+            losses.append(total)
+        penalty = penalties[min(range(len(losses)), key=losses.__getitem__)]
+    head.load_state_dict(initial)
+    _fit_head_lbfgs(head, features, targets, criterion, penalty)
+    return penalty
+
+
+def _fit_head_lbfgs(head, features, targets, criterion, penalty, max_iter=200):
+    weights = [p for name, p in head.named_parameters() if name.endswith("weight")]
+    optimizer = torch.optim.LBFGS(
+        head.parameters(), lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe"
+    )
+
+    def closure():
         optimizer.zero_grad(set_to_none=True)
-        criterion(head(features), targets).backward()
-        optimizer.step()
+        loss = criterion(head(features), targets) + 0.5 * penalty * sum(w.pow(2).sum() for w in weights)
+        loss.backward()
+        return loss
+
+    head.train()
+    optimizer.step(closure)
+
+
+def _probe_splits(targets, folds, seed):
+    """Cross-validation folds (index tensors on the targets' device): stratified for class
+    indices, plain k-fold otherwise; none when a class has fewer than ``folds`` samples."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    y = targets.cpu().numpy()
+    index = np.zeros(len(y))
+    if y.ndim == 1 and y.dtype.kind in "iu":
+        if np.bincount(y)[np.unique(y)].min() < folds:
+            return []
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed).split(index, y)
+    elif len(y) < 2 * folds:
+        return []
+    else:
+        splitter = KFold(folds, shuffle=True, random_state=seed).split(index)
+    device = targets.device
+    return [(torch.as_tensor(a, device=device), torch.as_tensor(b, device=device)) for a, b in splitter]
 
 
 class WarmupCosine:
