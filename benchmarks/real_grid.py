@@ -65,21 +65,34 @@ def main():
     }
     out = ROOT / "benchmarks" / "results" / f"real-grid-{result['machine']['host']}"
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    lines = [
-        "# GridSearchCV over freeze x lr, ants vs bees",
-        "",
-        "Machine: " + ", ".join(f"{k}={v}" for k, v in result["machine"].items()),
-        "",
-        f"`ImageClassifier('efficientnet_lite0', max_epochs={args.max_epochs})`, "
-        f"{args.cv}-fold stratified CV on the 245 training photos; search took {seconds / 60:.0f} min.",
-        "",
-        table.to_markdown(index=False, floatfmt=".3f"),
-        "",
-        f"Best: {search.best_params_}; the refitted best scores "
-        f"{result['val_accuracy_of_refitted_best']:.3f} on the 153 val photos.",
-    ]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+
+
+def markdown(result):
+    table = pd.DataFrame(result["cv_results"])
+    return (
+        "\n".join(
+            [
+                "# GridSearchCV over freeze x lr, ants vs bees",
+                "",
+                "Machine: " + ", ".join(f"{k}={v}" for k, v in result["machine"].items()),
+                "",
+                f"`ImageClassifier('efficientnet_lite0', max_epochs={result['max_epochs']})`, "
+                f"{result['cv']}-fold stratified CV on the 245 training photos; "
+                f"search took {result['search_seconds'] / 60:.0f} min.",
+                "",
+                table.to_markdown(index=False, floatfmt=("", "g", ".3f", ".3f", "g", ".1f")),
+                "",
+                "Candidates with equal mean scores share a rank; GridSearchCV refits the first",
+                "of them in grid order.",
+                "",
+                f"Best: {result['best_params']}; the refitted best scores "
+                f"{result['val_accuracy_of_refitted_best']:.3f} on the 153 val photos.",
+            ]
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

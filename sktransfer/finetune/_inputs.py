@@ -46,8 +46,9 @@ class ImageInputs:
     def _resolve_augment(self, backbone_trains):
         """``"auto"``: ``"light"`` when backbone blocks train, ``"none"`` when only the head
         does. A frozen backbone then yields the same features every epoch, so they are
-        computed once (the linear-probe practice) instead of once per epoch; a head alone
-        on 245 ants-vs-bees photos gained nothing from augmentation (see the guide)."""
+        computed once (the linear-probe practice) instead of once per epoch. On 245
+        ants-vs-bees photos, augmenting a head trained alone cost 6.5x the time for the
+        same accuracy within one validation image (see the guide)."""
         if isinstance(self.augment, str) and self.augment == "auto":
             self.augment_ = "light" if backbone_trains else "none"
         else:
