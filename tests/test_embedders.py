@@ -137,10 +137,15 @@ def test_out_of_memory_batches_are_retried_in_halves():
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     embedder.backbone_.register_forward_pre_hook(fail_when_large)
-    with pytest.warns(RuntimeWarning, match="batch_size=4"):
+    with pytest.warns(RuntimeWarning) as record:
         got = embedder.transform(X)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert sizes[:3] == [8, 4, 2]
+    advice = {str(w.message).split("Set ")[1] for w in record}
+    assert advice == {
+        "batch_size=4 (or lower) to avoid the retries.",
+        "batch_size=2 (or lower) to avoid the retries.",
+    }
 
 
 def test_non_memory_errors_are_not_swallowed():
