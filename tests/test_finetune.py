@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 import sktransfer.backbones._registry as registry
 from sktransfer import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
 from sktransfer.backbones import load_backbone
-from sktransfer.finetune._training import PROBE_PENALTIES, fit_head_on_features
+from sktransfer.finetune._training import PROBE_PENALTIES, UNVALIDATED_PENALTY, fit_head_on_features
 
 FAST = dict(max_epochs=3, batch_size=8, random_state=0)
 
@@ -458,6 +458,12 @@ def test_probe_penalty_is_chosen_by_cross_validation():
     head = torch.nn.Linear(16, 2)
     fit_head_on_features(head, features, separable, torch.nn.CrossEntropyLoss(), seed=0)
     assert (head(features).argmax(1) == separable).float().mean() > 0.95
+    rare = torch.zeros(60, dtype=torch.long)
+    rare[:2] = 1  # two samples of a class cannot fill three folds: no validation, a fixed penalty
+    penalty = fit_head_on_features(
+        torch.nn.Linear(16, 2), features, rare, torch.nn.CrossEntropyLoss(), seed=0
+    )
+    assert penalty == UNVALIDATED_PENALTY
 
 
 def test_default_fine_tuning_resolution():

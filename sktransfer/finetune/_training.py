@@ -74,6 +74,7 @@ class TransferNet(NeuralNet):
 
 PROBE_PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 PROBE_CV_MAX_SAMPLES = 10_000
+UNVALIDATED_PENALTY = 1e-2
 
 
 def fit_head_on_features(head, features, targets, criterion, *, seed, folds=3, penalties=PROBE_PENALTIES):
@@ -87,31 +88,33 @@ def fit_head_on_features(head, features, targets, criterion, *, seed, folds=3, p
     Starting fine-tuning from a fitted head, the first backbone updates follow useful
     gradients instead of a random head's, which distorts pretrained features less
     (LP-FT, Kumar et al., 2022); a head trained alone starts where a careful linear
-    probe ends. Without enough samples per class to validate, or above
-    ``PROBE_CV_MAX_SAMPLES`` samples (where little regularisation is needed and the
-    search would cost more than it gives), the smallest penalty is used unvalidated
-    when the data are large and ``1e-2`` when they are tiny.
+    probe ends.
     """
     initial = {k: v.clone() for k, v in head.state_dict().items()}
-    splits = _probe_splits(targets, folds, seed)
-    if len(targets) > PROBE_CV_MAX_SAMPLES:
-        penalty = min(penalties)
-    elif not splits or len(penalties) == 1:
-        penalty = 1e-2 if len(penalties) > 1 else penalties[0]
-    else:
-        losses = []
-        for candidate in penalties:
-            total = 0.0
-            for train, test in splits:
-                head.load_state_dict(initial)
-                _fit_head_lbfgs(head, features[train], targets[train], criterion, candidate)
-                with torch.no_grad():
-                    total += float(criterion(head(features[test]), targets[test])) * len(test)
-            losses.append(total)
-        penalty = penalties[min(range(len(losses)), key=losses.__getitem__)]
+    penalty = _choose_penalty(head, initial, features, targets, criterion, folds, seed, penalties)
     head.load_state_dict(initial)
     _fit_head_lbfgs(head, features, targets, criterion, penalty)
     return penalty
+
+
+def _choose_penalty(head, initial, features, targets, criterion, folds, seed, penalties):
+    if len(penalties) == 1:
+        return penalties[0]
+    if len(targets) > PROBE_CV_MAX_SAMPLES:
+        return min(penalties)  # little regularisation is needed, and the search would cost the most
+    splits = _probe_splits(targets, folds, seed)
+    if not splits:
+        return UNVALIDATED_PENALTY  # too few samples per class to validate anything
+    losses = []
+    for candidate in penalties:
+        total = 0.0
+        for train, test in splits:
+            head.load_state_dict(initial)
+            _fit_head_lbfgs(head, features[train], targets[train], criterion, candidate)
+            with torch.no_grad():
+                total += float(criterion(head(features[test]), targets[test])) * len(test)
+        losses.append(total)
+    return penalties[int(np.argmin(losses))]
 
 
 def _fit_head_lbfgs(head, features, targets, criterion, penalty, max_iter=200):
