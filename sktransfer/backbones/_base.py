@@ -82,13 +82,23 @@ class Backbone(nn.Module):
     def block_names(self):
         return [block.name for block in self.blocks]
 
+    def block_modules(self, block):
+        """The submodules of ``block``, in order; paths naming a parameter (a ViT's
+        ``cls_token``) rather than a module are skipped."""
+        modules = []
+        for path in block.paths:
+            try:
+                modules.append(self.model.get_submodule(path))  # "" is the whole model
+            except AttributeError:
+                pass
+        return modules
+
     def block_output_module(self, block):
         """The submodule whose forward output is ``block``'s output."""
-        for path in reversed(block.paths):
-            module = self.model if path == "" else _get_submodule_or_none(self.model, path)
-            if module is not None:
-                return module
-        raise ValueError(f"Block {block.name!r} of backbone {self.name!r} has no module to hook.")
+        modules = self.block_modules(block)
+        if not modules:
+            raise ValueError(f"Block {block.name!r} of backbone {self.name!r} has no module to hook.")
+        return modules[-1]
 
     def block_parameters(self, block):
         """``(name, parameter)`` pairs (names relative to ``self.model``) in ``block``."""
@@ -150,10 +160,3 @@ class VectorBackbone(Backbone):
 
     def forward(self, x):
         return self.model(x)
-
-
-def _get_submodule_or_none(model, path):
-    try:
-        return model.get_submodule(path)
-    except AttributeError:
-        return None

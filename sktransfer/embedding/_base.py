@@ -114,9 +114,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         todo = np.arange(len(X)) if cache is None else cache.load(out)  # load fills in the hits
         progress = dict(total=len(X), initial=len(X) - len(todo), desc=type(self).__name__, unit="sample")
         with tqdm(disable=not self.verbose, **progress) as bar, fast_kernels(self.device_):
-            batches = (
-                self._batches(X if len(todo) == len(X) else subset(X, todo), todo) if len(todo) else ()
-            )  # only the misses
+            batches = self._batches(subset(X, todo), todo) if len(todo) else ()  # only the misses
             for indices, inputs in batches:
                 rows = self._embed_with_backoff(inputs)
                 out[todo[indices]] = rows

@@ -87,7 +87,6 @@ class BaseTransferEstimator(BaseEstimator):
         check_option(owner, "pooling", self.pooling, POOLINGS)
         self._validate_params()
         self._validate_lr(owner)
-        self._validate_augment()
         schedule = self._validate_unfreeze(owner)
         X = self._check_inputs(X)
         if len(X) != len(y):
@@ -108,7 +107,9 @@ class BaseTransferEstimator(BaseEstimator):
             train_idx, valid_idx = self._split(targets, seed)
             backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
             self._resolve_augment(backbone_trains)
-            shortcut = self._can_precompute(model, schedule)
+            # A backbone frozen for the whole fit, seeing unaugmented inputs, gives the same
+            # features every epoch: compute them once and train the head on them.
+            shortcut = self.precompute_features and not backbone_trains and self._augment_is_off()
             inputs = self._precomputed(model, X) if shortcut else None
             self.probe_penalty_ = None
             if self.head_init == "probe" and not continuing:
@@ -205,10 +206,6 @@ class BaseTransferEstimator(BaseEstimator):
         y = targets[train_idx].to(self.device_)
         criterion = self._criterion(targets[train_idx]).to(self.device_)
         return fit_head_on_features(model.head, features.to(self.device_), y, criterion, seed=seed)
-
-    def _can_precompute(self, model, schedule):
-        frozen = not any(p.requires_grad for p in model.backbone.parameters())
-        return self.precompute_features and frozen and not schedule and self._augment_is_off()
 
     def _precomputed(self, model, X):
         """Pooled features of every sample, computed once (the backbone is frozen)."""

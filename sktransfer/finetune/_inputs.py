@@ -3,7 +3,7 @@
 import torch
 
 from ..data import eval_transform, image_batches, image_inputs, subset, text_batches, text_inputs
-from ..data._augment import AUGMENT_PRESETS, train_transform
+from ..data._augment import train_transform
 from ..data._images import ImageDataset
 from ._training import TokenizingCollate
 
@@ -57,15 +57,6 @@ class ImageInputs:
     def _augment_is_off(self):
         return isinstance(self.augment_, str) and self.augment_ == "none"
 
-    def _validate_augment(self):
-        if not (callable(self.augment) or self.augment in ("auto", *AUGMENT_PRESETS)):
-            from sklearn.utils._param_validation import InvalidParameterError
-
-            raise InvalidParameterError(
-                f"{type(self).__name__}: augment={self.augment!r} is not one of "
-                f"{('auto', *AUGMENT_PRESETS)} nor a callable transform on PIL images."
-            )
-
     def _train_inputs(self, X, indices, training):
         transform = (
             train_transform(self.augment_, self.data_config_)
@@ -109,9 +100,6 @@ class TextInputs:
 
     def _augment_is_off(self):
         return True
-
-    def _validate_augment(self):
-        pass
 
     def _train_inputs(self, X, indices, training):
         return subset(X, indices)

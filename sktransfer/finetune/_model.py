@@ -75,18 +75,9 @@ class TransferModel(nn.Module):
             return self
         for block in self.backbone.blocks:
             if not any(p.requires_grad for _, p in self.backbone.block_parameters(block)):
-                for path in block.paths:
-                    module = self.backbone.model if path == "" else _submodule(self.backbone.model, path)
-                    if module is not None:
-                        module.eval()
+                for module in self.backbone.block_modules(block):
+                    module.eval()
         for module in self.backbone.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
         return self
-
-
-def _submodule(model, path):
-    try:
-        return model.get_submodule(path)
-    except AttributeError:  # a parameter path (ViT's cls_token), not a module
-        return None

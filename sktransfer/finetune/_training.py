@@ -34,7 +34,7 @@ class TransferNet(NeuralNet):
         return self
 
     def train_step_single(self, batch, **fit_params):
-        if getattr(self, "grad_scaler_", None) is None:
+        if self.grad_scaler_ is None:
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
@@ -45,7 +45,7 @@ class TransferNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def _step_optimizer(self, step_fn):
-        if getattr(self, "grad_scaler_", None) is None:
+        if self.grad_scaler_ is None:
             return super()._step_optimizer(step_fn)
         step_fn()
         self.grad_scaler_.step(self.optimizer_)  # skipped when the gradients overflowed
