@@ -12,19 +12,15 @@ photos (what a recipe should be chosen on) and on the 153 ``val`` photos. Writes
 """
 
 import math
-import os
-import platform
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import RESULTS, ants_bees, machine
 from sklearn.model_selection import StratifiedKFold
 
-from sktransfer import ImageEmbedder, load_image_folder
+from sktransfer import ImageEmbedder
 from sktransfer.finetune._training import WarmupCosine, fit_head_on_features
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("SKTRANSFER_DATA", ROOT.parent / "shared" / "data"))
 CRITERION = torch.nn.CrossEntropyLoss(label_smoothing=0.1)  # the estimators' default loss
 RECIPES = {  # (initial head, epochs afterwards)
     "random head + 3 epochs": ("random", 3),
@@ -71,15 +67,14 @@ def evaluate(head, X, y):
 
 
 def main():
-    root = DATA / "hymenoptera_data"
-    (X_train, y_train), (X_val, y_val) = (load_image_folder(root / part) for part in ("train", "val"))
+    (X_train, y_train), (X_val, y_val) = ants_bees()
     embedder = ImageEmbedder("efficientnet_lite0", image_size=288).fit(X_train)
     X, V = (torch.tensor(embedder.transform(images)) for images in (X_train, X_val))
     y, v = (torch.tensor((np.asarray(labels) == "bees").astype(int)) for labels in (y_train, y_val))
     lines = [
         "# Heads fitted on frozen features (ants vs bees, EfficientNet-Lite0, 288 px)",
         "",
-        f"Machine: host={platform.node()}, cores={os.cpu_count()}, torch={torch.__version__}, device=cpu",
+        "Machine: " + ", ".join(f"{k}={v}" for k, v in machine().items()),
         "",
         "| head | CV accuracy | CV log-loss | val accuracy (seeds 0-2) | val log-loss |",
         "|---|---|---|---|---|",
@@ -97,7 +92,7 @@ def main():
             f"| {name} | {cv[:, 0].mean():.3f} | {cv[:, 1].mean():.3f} | {scores} | {val[:, 1].mean():.3f} |"
         )
         print(lines[-1], flush=True)
-    out = ROOT / "benchmarks" / "results" / f"probe-heads-{platform.node()}.md"
+    out = RESULTS / f"probe-heads-{machine()['host']}.md"
     out.write_text("\n".join(lines) + "\n")
 
 

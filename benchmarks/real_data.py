@@ -9,23 +9,16 @@ With ``--only``, the other data set's earlier rows from this machine are kept.
 
 import argparse
 import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
+from _common import DATA, RESULTS, ants_bees, machine
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sktransfer import ImageClassifier, ImageEmbedder, TextClassifier, TextEmbedder, load_image_folder
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("SKTRANSFER_DATA", ROOT.parent / "shared" / "data"))
-
+from sktransfer import ImageClassifier, ImageEmbedder, TextClassifier, TextEmbedder
 
 IMAGE_RECIPES = {
     "ImageClassifier('efficientnet_lite0'), defaults": {},
@@ -39,9 +32,7 @@ IMAGE_RECIPES = {
 
 
 def images(seeds):
-    root = DATA / "hymenoptera_data"
-    X_train, y_train = load_image_folder(root / "train")
-    X_val, y_val = load_image_folder(root / "val")
+    (X_train, y_train), (X_val, y_val) = ants_bees()
     data = "ants vs bees (train 245, val 153)"
     rows = []
     # The probe at the weights' own preprocessing (224 px) is the bar; the one at the
@@ -120,21 +111,14 @@ def main():
         rows += images(args.seeds)
     if args.only in (None, "text"):
         rows += texts(args.seeds)
-    machine = {
-        "host": platform.node(),
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "device": "cpu",
-    }
-    out = ROOT / "benchmarks" / "results"
-    stem = f"real-data-{machine['host']}"
-    rows = _keep_other_data(out / f"{stem}.json", machine, rows)
-    (out / f"{stem}.json").write_text(json.dumps({"machine": machine, "results": rows}, indent=2))
+    described = machine()
+    stem = f"real-data-{described['host']}"
+    rows = _keep_other_data(RESULTS / f"{stem}.json", described, rows)
+    (RESULTS / f"{stem}.json").write_text(json.dumps({"machine": described, "results": rows}, indent=2))
     lines = [
         "# Default recipes vs the linear probe on real data",
         "",
-        "Machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()),
+        "Machine: " + ", ".join(f"{k}={v}" for k, v in described.items()),
         "",
         "| data | method | seed | accuracy | fit seconds |",
         "|---|---|---|---|---|",
@@ -145,7 +129,7 @@ def main():
     for data, method in dict.fromkeys((r["data"], r["method"]) for r in rows if r["seed"] != "-"):
         scores = [r["accuracy"] for r in rows if (r["data"], r["method"]) == (data, method)]
         lines.append(f"| {data} | {method}, mean over seeds | {len(scores)} | {np.mean(scores):.3f} | |")
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -154,7 +138,8 @@ def _keep_other_data(path, machine, rows):
     if not path.exists():
         return rows
     earlier = json.loads(path.read_text())
-    if earlier["machine"] != machine:
+    shared = earlier["machine"].keys() & machine.keys()  # older files describe fewer fields
+    if any(earlier["machine"][k] != machine[k] for k in shared):
         return rows
     fresh = {r["data"] for r in rows}
     return [r for r in earlier["results"] if r["data"] not in fresh] + rows

@@ -10,19 +10,14 @@ photos. Writes ``benchmarks/results/real-grid-<host>.{json,md}``; about 25 minut
 
 import argparse
 import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import pandas as pd
-import torch
+from _common import RESULTS, ants_bees, machine
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from sktransfer import ImageClassifier, load_image_folder
+from sktransfer import ImageClassifier
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("SKTRANSFER_DATA", ROOT.parent / "shared" / "data"))
 GRID = {"freeze": ["backbone", "last:1", "last:3", "none"], "lr": [1e-3, 3e-4]}
 
 
@@ -33,9 +28,7 @@ def main():
     parser.add_argument("--max-epochs", type=int, default=3)
     parser.add_argument("--cv", type=int, default=3)
     args = parser.parse_args()
-    root = DATA / "hymenoptera_data"
-    X_train, y_train = load_image_folder(root / "train")
-    X_val, y_val = load_image_folder(root / "val")
+    (X_train, y_train), (X_val, y_val) = ants_bees()
     search = GridSearchCV(
         ImageClassifier("efficientnet_lite0", max_epochs=args.max_epochs, random_state=0),
         GRID,
@@ -49,13 +42,7 @@ def main():
         ["param_freeze", "param_lr", "mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"]
     ].sort_values("rank_test_score")
     result = {
-        "machine": {
-            "host": platform.node(),
-            "cores": os.cpu_count(),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "device": "cpu",
-        },
+        "machine": machine(),
         "max_epochs": args.max_epochs,
         "cv": args.cv,
         "best_params": search.best_params_,
@@ -63,7 +50,7 @@ def main():
         "search_seconds": seconds,
         "cv_results": json.loads(table.to_json(orient="records")),
     }
-    out = ROOT / "benchmarks" / "results" / f"real-grid-{result['machine']['host']}"
+    out = RESULTS / f"real-grid-{result['machine']['host']}"
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
     out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))

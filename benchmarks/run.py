@@ -12,8 +12,6 @@ faster). Results go to ``benchmarks/results/<device>-<host>.{json,md}``.
 import argparse
 import gc
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -26,13 +24,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import references  # noqa: E402
+from _common import DATA, RESULTS, machine  # noqa: E402
 
 from sktransfer import ImageClassifier, ImageEmbedder, TextEmbedder  # noqa: E402
 from sktransfer._device import resolve_precision  # noqa: E402
 from sktransfer.backbones import load_backbone  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("SKTRANSFER_DATA", ROOT.parent / "shared" / "data"))
 
 
 def best_of(fn, repeats):
@@ -73,29 +69,6 @@ def make_jpegs(folder, n, size=(320, 240), seed=0):
         image.save(path, quality=90)
         paths.append(str(path))
     return paths
-
-
-def machine(device):
-    cpu = platform.processor()
-    if Path("/proc/cpuinfo").exists():
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    info = {
-        "host": platform.node(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "device": str(device),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 # ---------------------------------------------------------------- cases
@@ -461,7 +434,7 @@ def main():
             folder.mkdir()
             results.extend(CASES[name](args, device, folder))
             gc.collect()
-    default_out = Path(tempfile.mkdtemp()) if args.quick else ROOT / "benchmarks" / "results"
+    default_out = Path(tempfile.mkdtemp()) if args.quick else RESULTS
     write(results, info, args.out or default_out)
 
 

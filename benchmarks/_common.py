@@ -1,0 +1,44 @@
+"""What the benchmark scripts share: where the data and results live, the machine, the photos."""
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from sktransfer import load_image_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SKTRANSFER_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine(device="cpu"):
+    """The machine a result was measured on, for the results files."""
+    device = torch.device(device)
+    cpu = platform.processor()
+    if Path("/proc/cpuinfo").exists():
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    info = {
+        "host": platform.node(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def ants_bees():
+    """The ants-vs-bees photos: ``(X_train, y_train), (X_val, y_val)`` as file paths and labels."""
+    root = DATA / "hymenoptera_data"
+    return load_image_folder(root / "train"), load_image_folder(root / "val")
