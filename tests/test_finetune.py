@@ -56,7 +56,10 @@ def test_classifier_api_with_string_labels(fitted):
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
     assert set(clf.predict(X)) <= {"bright", "dark"}
-    assert clf.decision_function(X).shape == (len(X), 2)
+    scores = clf.decision_function(X)  # binary: the log-odds of classes_[1], as sklearn expects
+    assert scores.shape == (len(X),)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[(scores > 0).astype(int)])
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-5, atol=1e-6)
     assert 0 <= clf.score(X, y) <= 1
 
 
@@ -203,7 +206,7 @@ def test_early_stopping_restores_the_best_epoch():
     valid_losses = clf.net_.history[:, "valid_loss"]
     assert len(valid_losses) < 15  # stopped early: lr=0.5 makes the validation loss blow up
     _, valid_idx = clf._split(torch.as_tensor(np.searchsorted(clf.classes_, y)), 0)
-    logits = torch.from_numpy(clf.decision_function(X[valid_idx]))
+    logits = torch.from_numpy(clf.predict_log_proba(X[valid_idx]))  # logits up to a constant
     targets = torch.as_tensor(np.searchsorted(clf.classes_, y[valid_idx]))
     restored = torch.nn.functional.cross_entropy(logits, targets, label_smoothing=0.1).item()
     assert restored == pytest.approx(min(valid_losses), rel=1e-3)

@@ -11,6 +11,7 @@ from ._images import (
     read_image,
     to_model_input,
 )
+from ._loader import loader_options
 from ._subset import subset
 from ._text import text_batches, text_inputs
 
@@ -21,6 +22,7 @@ __all__ = [
     "image_batches",
     "image_inputs",
     "load_image_folder",
+    "loader_options",
     "normalize",
     "read_image",
     "subset",

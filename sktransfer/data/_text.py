@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from ..exceptions import InvalidInputError
+from ._loader import loader_options
 
 
 def text_inputs(X, owner="TextEmbedder"):
@@ -53,10 +54,8 @@ def text_batches(texts, tokenize, *, batch_size, max_length=None, num_workers=0,
     chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     loader = torch.utils.data.DataLoader(
         _TokenizedChunks(texts, chunks, tokenize, max_length),
-        batch_size=None,
-        num_workers=num_workers,
-        pin_memory=pin_memory,
         generator=torch.Generator(),  # keeps the global RNG untouched
+        **loader_options(None, num_workers, pin_memory),
     )
     yield from zip(chunks, loader)
 

@@ -15,9 +15,9 @@ from torch import nn
 from .._device import PRECISIONS, autocast, fast_kernels, resolve_device, resolve_precision, seeded_rng
 from .._validation import check_option
 from ..backbones import load_backbone
-from ..data import subset
+from ..data import loader_options, subset
 from ..embedding._pooling import POOLINGS
-from ._freeze import apply_freeze
+from ._freeze import apply_trainable, is_freeze_spec, resolve_trainable, trainable_parameter_names
 from ._model import Head, TransferModel
 from ._training import GradualUnfreezing, Labelled, TransferNet, WarmupCosine, fit_head_on_features
 
@@ -35,7 +35,7 @@ class BaseTransferEstimator(BaseEstimator):
     _parameter_constraints = {
         "backbone": [str, os.PathLike, nn.Module],
         "weights": [None, str, os.PathLike],
-        "freeze": [str, Integral, list, tuple],
+        "freeze": [str, Integral, list, tuple, callable],
         "lr": [Interval(Real, 0, None, closed="neither"), dict, tuple, list],
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
         "unfreeze": [None, dict],
@@ -87,7 +87,7 @@ class BaseTransferEstimator(BaseEstimator):
         check_option(owner, "pooling", self.pooling, POOLINGS)
         self._validate_params()
         self._validate_lr(owner)
-        schedule = self._validate_unfreeze(owner)
+        specs = self._validate_unfreeze(owner)
         X = self._check_inputs(X)
         if len(X) != len(y):
             raise ValueError(f"{owner}: X has {len(X)} samples but y has {len(y)}; they must match.")
@@ -96,14 +96,17 @@ class BaseTransferEstimator(BaseEstimator):
         seed = self._seed()
         self.device_ = resolve_device(self.device)
         with seeded_rng(seed):
-            if not continuing:
-                model = self._build_model()
-            else:
-                model = self.net_.module_
+            backbone = self.net_.module_.backbone if continuing else self._load_backbone()
+            # Every spec is resolved against the backbone's names before any batch runs.
+            initial = resolve_trainable(backbone, specs.get(0, self.freeze), owner)
+            schedule = {
+                epoch: resolve_trainable(backbone, spec, owner, f"unfreeze[{epoch}]")
+                for epoch, spec in specs.items()
+            }
+            model = self.net_.module_ if continuing else self._build_model(backbone)
             model.to(self.device_)
             model.autocast_dtype = resolve_precision(self.device_, self.precision)
-            initial = schedule.get(0, self.freeze) if schedule else self.freeze
-            apply_freeze(model, initial, owner)
+            apply_trainable(model, initial)
             train_idx, valid_idx = self._split(targets, seed)
             backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
             self._resolve_augment(backbone_trains)
@@ -129,6 +132,7 @@ class BaseTransferEstimator(BaseEstimator):
         self.net_ = net
         self.n_epochs_ = len(net.history)
         self.used_precomputed_features_ = shortcut
+        self.trainable_parameters_ = trainable_parameter_names(model)
         return self
 
     def _make_net(self, model, train_ds, valid_ds, schedule, epochs, seed, shortcut):
@@ -145,24 +149,22 @@ class BaseTransferEstimator(BaseEstimator):
             ),
         ]
         if schedule:
-            callbacks.append(("unfreeze", GradualUnfreezing(schedule, type(self).__name__)))
+            callbacks.append(("unfreeze", GradualUnfreezing(schedule)))
         if valid_ds is not None:
             callbacks.append(
                 (
                     "early_stopping",
-                    EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True),
+                    EarlyStopping(monitor="valid_loss", patience=int(self.patience), load_best=True),
                 )
             )
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks.extend(self.callbacks or [])
         collate = None if shortcut else self._collate(model)
-        loader_options = {
-            "num_workers": 0 if shortcut else self.num_workers,
-            "pin_memory": self.device_.type == "cuda",
-        }
+        options = loader_options(None, 0 if shortcut else self.num_workers, self.device_.type == "cuda")
+        del options["batch_size"]  # skorch passes its own
         if collate is not None:
-            loader_options["collate_fn"] = collate
+            options["collate_fn"] = collate
         net = TransferNet(
             module=model,
             criterion=self._criterion(train_ds.targets),
@@ -171,7 +173,7 @@ class BaseTransferEstimator(BaseEstimator):
             lr=self.lr,
             lr_decay=self.lr_decay,
             max_epochs=epochs,
-            batch_size=self.batch_size,
+            batch_size=int(self.batch_size),
             train_split=None if valid_ds is None else predefined_split(valid_ds),
             iterator_train__shuffle=True,
             iterator_train__generator=torch.Generator().manual_seed(seed),
@@ -179,14 +181,17 @@ class BaseTransferEstimator(BaseEstimator):
             callbacks=callbacks,
             device=str(self.device_),
             verbose=int(self.verbose > 0),
-            **{f"iterator_train__{k}": v for k, v in loader_options.items()},
-            **{f"iterator_valid__{k}": v for k, v in loader_options.items()},
+            **{f"iterator_train__{k}": v for k, v in options.items()},
+            **{f"iterator_valid__{k}": v for k, v in options.items()},
         )
         return net.initialize()
 
-    def _build_model(self):
+    def _load_backbone(self):
         backbone = load_backbone(self.backbone, self.weights, modality=self._modality)
         self._setup(backbone)
+        return backbone
+
+    def _build_model(self, backbone):
         pooling = backbone.default_pooling if self.pooling == "auto" else self.pooling
         model = TransferModel(backbone, nn.Identity(), pooling=pooling, data_config=self._data_config())
         model.eval()
@@ -290,8 +295,8 @@ class BaseTransferEstimator(BaseEstimator):
                 f"{owner}: unfreeze epochs are out of order ({epochs}); write them in increasing "
                 "order, e.g. {0: 'backbone', 2: 'last:2', 4: 'none'}."
             )
-        for spec in self.unfreeze.values():  # names checked against the backbone later
-            if not isinstance(spec, (str, Integral, list, tuple)):
+        for spec in self.unfreeze.values():  # names checked against the backbone in fit
+            if not is_freeze_spec(spec):
                 raise InvalidParameterError(
                     f"{owner}: unfreeze value {spec!r} is not a freeze specification."
                 )

@@ -1,10 +1,15 @@
-"""Freeze specifications: which backbone blocks train, and at which learning rate.
+"""Freeze specifications: which backbone parameters train, and at which learning rate.
 
 A spec is ``"none"`` (everything trains), ``"backbone"`` (only the new head),
 ``"last:K"`` or an int ``K`` (the last K blocks of ``backbone.block_names()``
-plus the head), or a list of parameter-name patterns to freeze (fnmatch, as
-skorch's ``Freezer``), matched against the names of the model's parameters
-(``backbone.model.<...>`` and ``head.<...>``).
+plus the head), a list of parameter-name patterns to freeze (fnmatch, as
+skorch's ``Freezer``) or a callable ``name -> bool`` (True freezes). Names are
+the backbone's own parameter names (``stem.0.weight``; the longer
+``backbone.model.stem.0.weight`` is accepted too). The new head always trains.
+
+A spec is resolved against the backbone once, into the set of parameter names
+that train, before any batch runs: a spec that cannot apply fails at once,
+naming what it could have matched.
 """
 
 import fnmatch
@@ -12,18 +17,36 @@ from numbers import Integral
 
 from sklearn.utils._param_validation import InvalidParameterError
 
-from .._validation import did_you_mean
+from .._validation import closest_names, did_you_mean
 
 PRESETS = ("none", "backbone", "last:K")
+_FULL_PREFIX = "backbone.model."
+
+
+def is_freeze_spec(spec):
+    """Whether ``spec`` has one of the accepted types (its names are checked later)."""
+    return isinstance(spec, (str, Integral, list, tuple)) or callable(spec)
+
+
+def resolve_trainable(backbone, spec, owner="estimator", param="freeze"):
+    """The frozenset of ``backbone.model`` parameter names that train under ``spec``."""
+    names = [name for name, _ in backbone.model.named_parameters()]
+    if callable(spec) and not isinstance(spec, (str, list, tuple)):
+        return frozenset(n for n in names if not _frozen_by_callable(spec, n, owner, param))
+    if isinstance(spec, (list, tuple)):
+        return frozenset(names) - _matched_by_patterns(spec, names, backbone, owner, param)
+    depth = trainable_depth(spec, backbone.block_names(), owner, param)
+    trainable = set()
+    for block in backbone.blocks[len(backbone.blocks) - depth :]:
+        trainable.update(name for name, _ in backbone.block_parameters(block))
+    if depth == len(backbone.blocks):  # "none": also what lies outside every block
+        trainable.update(names)
+    return frozenset(trainable)
 
 
 def trainable_depth(spec, block_names, owner="estimator", param="freeze"):
-    """The number of trainable blocks counted from the head, or None for a pattern list."""
+    """The number of trainable blocks counted from the head, for a preset or an int."""
     n = len(block_names)
-    if isinstance(spec, (list, tuple)):
-        if not all(isinstance(p, str) for p in spec):
-            raise InvalidParameterError(f"{owner}: {param} patterns must be strings, got {spec!r}.")
-        return None
     if isinstance(spec, Integral) and not isinstance(spec, bool):
         depth = int(spec)
     elif spec == "none":
@@ -36,8 +59,9 @@ def trainable_depth(spec, block_names, owner="estimator", param="freeze"):
         hint = did_you_mean(spec, ["none", "backbone"])
         raise InvalidParameterError(
             f"{owner}: {param}={spec!r} is not a freeze specification.{hint} "
-            f"Use one of {', '.join(repr(p) for p in PRESETS)} (K an int, or just K), or a list of "
-            f"parameter-name patterns to freeze. This backbone's blocks, input side first: {block_names}."
+            f"Use one of {', '.join(repr(p) for p in PRESETS)} (K an int, or just K), a list of "
+            f"parameter-name patterns to freeze, or a callable name -> bool. This backbone's "
+            f"blocks, input side first: {block_names}."
         )
     if not 0 <= depth <= n:
         raise InvalidParameterError(
@@ -47,23 +71,60 @@ def trainable_depth(spec, block_names, owner="estimator", param="freeze"):
     return depth
 
 
-def apply_freeze(model, spec, owner="estimator", param="freeze"):
-    """Set ``requires_grad`` on ``model`` (a TransferModel) for ``spec``; the head always trains."""
-    backbone = model.backbone
-    names = backbone.block_names()
-    depth = trainable_depth(spec, names, owner, param)
-    for p in model.parameters():
+def _matched_by_patterns(patterns, names, backbone, owner, param):
+    if not all(isinstance(p, str) for p in patterns):
+        raise InvalidParameterError(f"{owner}: {param} patterns must be strings, got {patterns!r}.")
+    matched = set()
+    for pattern in patterns:
+        relative = pattern[len(_FULL_PREFIX) :] if pattern.startswith(_FULL_PREFIX) else pattern
+        hits = {n for n in names if fnmatch.fnmatchcase(n, relative)}
+        if not hits:
+            raise InvalidParameterError(_no_match_message(pattern, names, backbone, owner, param))
+        matched |= hits
+    return matched
+
+
+def _no_match_message(pattern, names, backbone, owner, param):
+    modules = sorted({n.split(".")[0] for n in names})
+    close = closest_names(pattern.rstrip("*").rstrip("."), names + [m + ".*" for m in modules])
+    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return (
+        f"{owner}: {param} pattern {pattern!r} matches no parameter of backbone {backbone.name!r}, "
+        f"so it would freeze nothing.{hint} Patterns are fnmatch patterns over the backbone's own "
+        f"parameter names, such as {names[:3]}; its top-level modules are {modules} (e.g. "
+        f"'{modules[0]}.*'). To freeze whole blocks use 'last:K' over its blocks "
+        f"{backbone.block_names()}."
+    )
+
+
+def _frozen_by_callable(spec, name, owner, param):
+    try:
+        frozen = spec(name)
+    except Exception as exc:
+        raise InvalidParameterError(
+            f"{owner}: {param}={spec!r} raised {type(exc).__name__}: {exc} on parameter {name!r}; "
+            "the callable receives each backbone parameter name and returns True to freeze it."
+        ) from exc
+    if not isinstance(frozen, (bool, Integral)) and type(frozen).__name__ != "bool_":
+        raise InvalidParameterError(
+            f"{owner}: {param}={spec!r} returned {frozen!r} for {name!r}; it must return True "
+            "(freeze) or False (train)."
+        )
+    return bool(frozen)
+
+
+def apply_trainable(model, trainable):
+    """Set ``requires_grad`` on ``model`` (a TransferModel): the head and ``trainable`` train."""
+    for name, p in model.backbone.model.named_parameters():
+        p.requires_grad_(name in trainable)
+    for p in model.head.parameters():
         p.requires_grad_(True)
-    if depth is None:
-        for name, p in model.named_parameters():
-            if any(fnmatch.fnmatch(name, pattern) for pattern in spec):
-                p.requires_grad_(False)
-        return
-    for p in backbone.parameters():
-        p.requires_grad_(False)
-    for block in backbone.blocks[len(names) - depth :]:
-        for _, p in backbone.block_parameters(block):
-            p.requires_grad_(True)
+
+
+def trainable_parameter_names(model):
+    """Names of the parameters that train, backbone names first, then ``head.*``."""
+    backbone = [n for n, p in model.backbone.model.named_parameters() if p.requires_grad]
+    return backbone + [f"head.{n}" for n, p in model.head.named_parameters() if p.requires_grad]
 
 
 def parameter_groups(model, lr, lr_decay):

@@ -79,15 +79,44 @@ class ClassifierTargets(ClassifierMixin):
         return None if self.multilabel_ else targets.numpy()
 
     def decision_function(self, X):
-        """Raw scores (logits), shape (n_samples, n_classes)."""
-        return self._raw_outputs(X)
+        """Confidence scores, as scikit-learn's classifiers return them.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) for two classes, else (n_samples, n_classes)
+            For two classes, the log-odds of ``classes_[1]`` (positive: that class),
+            which ``roc_auc`` scoring and ``CalibratedClassifierCV`` expect; otherwise
+            (and for multilabel ``y``) the logits.
+        """
+        logits = self._raw_outputs(X)
+        if not self.multilabel_ and logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
 
     def predict_proba(self, X):
-        """Class probabilities (softmax; independent sigmoids for multilabel ``y``)."""
+        """Class probabilities (softmax; independent sigmoids for multilabel ``y``).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
         logits = torch.from_numpy(self._raw_outputs(X))
         if self.multilabel_:
             return torch.sigmoid(logits).numpy()
         return torch.softmax(logits, dim=1).numpy()
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, computed stably from the logits.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        logits = torch.from_numpy(self._raw_outputs(X))
+        if self.multilabel_:
+            return torch.nn.functional.logsigmoid(logits).numpy()
+        return torch.log_softmax(logits, dim=1).numpy()
 
     def predict(self, X):
         """Predicted labels (the 0/1 indicator matrix for multilabel ``y``)."""

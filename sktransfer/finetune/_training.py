@@ -8,7 +8,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 
-from ._freeze import apply_freeze, parameter_groups
+from ._freeze import apply_trainable, parameter_groups
 
 
 class TransferNet(NeuralNet):
@@ -168,11 +168,11 @@ class WarmupCosine:
 
 
 class GradualUnfreezing(Callback):
-    """Apply ``schedule[e]`` (a freeze spec) at the start of epoch ``e`` of each fit."""
+    """At the start of epoch ``e`` of each fit, train the parameters ``schedule[e]`` names
+    (a resolved freeze spec: see :func:`~sktransfer.finetune._freeze.resolve_trainable`)."""
 
-    def __init__(self, schedule, owner="estimator"):
+    def __init__(self, schedule):
         self.schedule = schedule
-        self.owner = owner
 
     def on_train_begin(self, net, **kwargs):
         self.first_epoch_ = len(net.history)
@@ -180,7 +180,7 @@ class GradualUnfreezing(Callback):
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1 - self.first_epoch_
         if epoch in self.schedule:
-            apply_freeze(net.module_, self.schedule[epoch], self.owner, "unfreeze")
+            apply_trainable(net.module_, self.schedule[epoch])
 
 
 class Labelled(torch.utils.data.Dataset):
