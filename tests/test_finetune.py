@@ -102,7 +102,9 @@ def test_regressor_single_and_multi_output():
         ("last:1", ["stage2"]),
         (2, ["stage1", "stage2"]),
         ("none", ["stem", "stage1", "stage2"]),
+        (["stem.*", "stage1.*"], ["stage2"]),  # the backbone's own parameter names
         (["backbone.model.stem.*", "backbone.model.stage1.*"], ["stage2"]),
+        (lambda name: not name.startswith("stage2."), ["stage2"]),  # True freezes
     ],
 )
 def test_freeze_specs_train_exactly_the_chosen_blocks(freeze, trains):
@@ -112,6 +114,48 @@ def test_freeze_specs_train_exactly_the_chosen_blocks(freeze, trains):
     clf = ImageClassifier("tiny_cnn", freeze=freeze, lr=1e-2, lr_decay=1.0, **FAST).fit(X, y)
     model = clf.net_.module_
     assert [name for name in ("stem", "stage1", "stage2") if changed(before[name], model, name)] == trains
+
+
+def test_trainable_parameters_are_listed():
+    X, y = dark_bright(n=8)
+    clf = ImageClassifier("tiny_cnn", freeze="last:1", max_epochs=1).fit(X, y)
+    assert clf.trainable_parameters_ == [
+        "stage2.0.weight",
+        "stage2.0.bias",
+        "stage2.1.weight",
+        "stage2.1.bias",
+        "head.linear.weight",
+        "head.linear.bias",
+    ]
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (
+            {"freeze": ["no_such_block"]},
+            r"'no_such_block' matches no parameter.*\['stem', 'stage1', 'stage2', 'classifier'\]",
+        ),
+        ({"freeze": ["stem.*", "stage3.*"]}, r"'stage3\.\*' matches no parameter.*Did you mean.*stage"),
+        ({"unfreeze": {0: "backbone", 2: "last:9"}}, r"unfreeze\[2\]='last:9' asks for 9"),
+        (
+            {"unfreeze": {0: "backbone", 1: ["nope.*"]}},
+            r"unfreeze\[1\] pattern 'nope\.\*' matches no parameter",
+        ),
+        ({"freeze": lambda name: "yes"}, "must return True"),
+        ({"freeze": lambda name: name.foo}, "raised AttributeError.*'stem.0.weight'"),
+    ],
+)
+def test_bad_freeze_specs_fail_before_any_forward_pass(monkeypatch, params, match):
+    from sktransfer.backbones._tiny import _TinyCNN
+
+    calls = []
+    original = _TinyCNN.forward
+    monkeypatch.setattr(_TinyCNN, "forward", lambda self, x: calls.append(1) or original(self, x))
+    X, y = dark_bright(n=8)
+    with pytest.raises(InvalidParameterError, match=match):
+        ImageClassifier("tiny_cnn", max_epochs=3, **params).fit(X, y)
+    assert calls == []  # not even the output-width probe ran
 
 
 def test_batchnorm_statistics_stay_frozen_even_when_training_everything():

@@ -4,11 +4,14 @@ COMMON = """
     weights : "default", None, str or path, default="default"
         "default": pretrained weights; None: random initialisation (same
         architecture); a torchvision weight-enum name; or a local file.
-    freeze : str, int or list of str, default={freeze!r}
+    freeze : str, int, list of str or callable, default={freeze!r}
         Which part of the backbone trains: "none" (everything), "backbone" (only the
-        new head), "last:K" or K (the last K blocks of ``backbone_.block_names()``
-        plus the head), or a list of parameter-name patterns to freeze (fnmatch,
-        as skorch's ``Freezer``). BatchNorm statistics stay frozen everywhere.
+        new head), "last:K" or K (the last K blocks of the backbone's
+        ``block_names()`` plus the head), a list of patterns over the backbone's
+        own parameter names to freeze (fnmatch, as skorch's ``Freezer``; e.g.
+        ``["stem.*"]``), or a callable ``name -> bool`` (True freezes). Checked
+        against the backbone before training: a pattern matching nothing is an
+        error. BatchNorm statistics stay frozen everywhere.
     lr : float, pair or dict, default={lr!r}
         Learning rate of the head. A pair ``(head, backbone)`` (or a dict
         ``{{"head": ..., "backbone": ...}}``) sets the block next to the head separately.
@@ -71,6 +74,9 @@ TRAINING = """
         The L2 penalty of the probe head (``head_init="probe"``), None otherwise.
     augment_ : str or callable
         The augmentation the last fit used (image estimators; ``"auto"`` resolved).
+    trainable_parameters_ : list of str
+        The parameters that trained at the end of the last fit: the backbone's own
+        names (as ``freeze`` patterns use them), then ``head.*``.
     device_ : torch.device"""
 
 IMAGE = """

@@ -15,6 +15,7 @@ naming what it could have matched.
 import fnmatch
 from numbers import Integral
 
+import numpy as np
 from sklearn.utils._param_validation import InvalidParameterError
 
 from .._validation import closest_names, did_you_mean
@@ -85,7 +86,7 @@ def _matched_by_patterns(patterns, names, backbone, owner, param):
 
 
 def _no_match_message(pattern, names, backbone, owner, param):
-    modules = sorted({n.split(".")[0] for n in names})
+    modules = list(dict.fromkeys(n.split(".")[0] for n in names))
     close = closest_names(pattern.rstrip("*").rstrip("."), names + [m + ".*" for m in modules])
     hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
     return (
@@ -105,7 +106,7 @@ def _frozen_by_callable(spec, name, owner, param):
             f"{owner}: {param}={spec!r} raised {type(exc).__name__}: {exc} on parameter {name!r}; "
             "the callable receives each backbone parameter name and returns True to freeze it."
         ) from exc
-    if not isinstance(frozen, (bool, Integral)) and type(frozen).__name__ != "bool_":
+    if not isinstance(frozen, (bool, np.bool_, Integral)):
         raise InvalidParameterError(
             f"{owner}: {param}={spec!r} returned {frozen!r} for {name!r}; it must return True "
             "(freeze) or False (train)."
