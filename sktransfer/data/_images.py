@@ -5,6 +5,8 @@ Nothing here decodes eagerly: :func:`image_inputs` only checks types, and
 bounded by the batch whatever the number of samples. PIL's global limits
 (``MAX_IMAGE_PIXELS``, ``LOAD_TRUNCATED_IMAGES``) are never changed: a
 decompression bomb or a truncated file is refused with an error naming the file.
+How pixels of any mode or dtype become 8-bit RGB (orientation, bit depth,
+transparency) is decided in ``_decode``.
 """
 
 import os
@@ -16,6 +18,8 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 
 from ..exceptions import ImageReadError, InvalidInputError
+from ._decode import ARRAY_SHAPES, array_problem, array_to_image, dtype_problem, to_rgb, upright
+from ._loader import loader_options
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -30,9 +34,26 @@ _INTERPOLATIONS = {
 def image_inputs(X, owner="ImageEmbedder"):
     """Check ``X`` and return an indexable sequence of images (paths, PIL images or arrays).
 
-    Accepted: a list/tuple of paths, PIL images or uint8 arrays (sizes may differ),
-    a uint8 array ``(N, H, W, C)`` or ``(N, H, W)``, a pandas Series or a
-    one-column DataFrame of paths.
+    Parameters
+    ----------
+    X : list, tuple, ndarray, pandas Series or one-column DataFrame
+        A list or tuple of paths, PIL images or pixel arrays (sizes may differ); a
+        1-D array, Series or one-column DataFrame of paths; or pixel arrays:
+
+        - ``(N, H, W, C)`` with ``C`` in 1, 3, 4: a batch of ``N`` images;
+        - ``(H, W, C)`` with ``C`` in 1, 3, 4: ONE channels-last image, as in a list;
+        - any other 3-D shape ``(N, H, W)``: a batch of ``N`` greyscale images. Greyscale
+          images 1, 3 or 4 pixels wide are read as one image: add the channel axis,
+          ``X[..., None]``, to keep them a batch.
+
+        Pixel arrays are uint8, uint16 or bool (see :func:`read_image`).
+    owner : str
+        The estimator's name, for error messages.
+
+    Returns
+    -------
+    items : list or ndarray
+        One entry per image; a single image array becomes a batch of one.
     """
     X = _unwrap_pandas(X, owner)
     if isinstance(X, (str, os.PathLike, Image.Image)):
@@ -47,7 +68,7 @@ def image_inputs(X, owner="ImageEmbedder"):
     else:
         raise InvalidInputError(
             f"{owner} cannot read images from a {type(X).__name__}; pass a list of paths, PIL "
-            "images or uint8 arrays, a uint8 array (N, H, W, C), or a pandas Series of paths."
+            "images or pixel arrays, a uint8 array (N, H, W, C), or a pandas Series of paths."
         )
     if len(items) == 0:
         raise InvalidInputError(f"{owner} got an empty X: there are no images to process.")
@@ -55,6 +76,11 @@ def image_inputs(X, owner="ImageEmbedder"):
         for index, item in enumerate(items):
             _check_item(item, index, owner)
     return items
+
+
+def is_one_image(X):
+    """Whether a pixel array is a single channels-last image ``(H, W, C)``, C in 1, 3, 4."""
+    return X.ndim == 3 and X.shape[-1] in (1, 3, 4) and X.dtype.kind not in "OUS"
 
 
 def _unwrap_pandas(X, owner):
@@ -78,12 +104,12 @@ def _check_array_batch(X, owner):
         if X.ndim != 1:
             raise InvalidInputError(f"{owner} expects a 1-D array of paths, got shape {X.shape}.")
         return X.tolist()
+    if is_one_image(X):
+        X = X[None]  # the same as [X] or X[None]: one row out
     if X.ndim == 4 and X.shape[-1] in (1, 3, 4) or X.ndim == 3:
-        if X.dtype != np.uint8:
-            raise InvalidInputError(
-                f"{owner} expects uint8 pixel arrays (0-255), got dtype {X.dtype}; convert with "
-                "(X * 255).round().astype(np.uint8) if your values are in [0, 1]."
-            )
+        problem = dtype_problem(X.dtype)
+        if problem:
+            raise InvalidInputError(f"{owner}: X {problem}")
         return X
     if X.ndim == 4:
         raise InvalidInputError(
@@ -93,7 +119,7 @@ def _check_array_batch(X, owner):
     raise InvalidInputError(
         f"{owner} expects a batch of images (N, H, W, C) or (N, H, W); got an array of shape "
         f"{X.shape} (rank {X.ndim}). A 2-D array is a table of features, not images: pass "
-        "image paths, PIL images or pixel arrays."
+        "image paths, PIL images or pixel arrays (one greyscale image: [image])."
     )
 
 
@@ -101,38 +127,55 @@ def _check_item(item, index, owner):
     if isinstance(item, (str, os.PathLike, Image.Image)):
         return
     if isinstance(item, np.ndarray):
-        if item.ndim == 2 or (item.ndim == 3 and item.shape[-1] in (1, 3, 4)):
-            if item.dtype != np.uint8:
-                raise InvalidInputError(
-                    f"{owner}: image {index} has dtype {item.dtype}; expected uint8 (0-255)."
-                )
-            return
-        raise InvalidInputError(
-            f"{owner}: image {index} has shape {item.shape}; expected (H, W), (H, W, 1), "
-            "(H, W, 3) or (H, W, 4)."
-        )
+        problem = array_problem(item)
+        if problem:
+            raise InvalidInputError(f"{owner}: image {index} {problem}")
+        return
     raise InvalidInputError(
         f"{owner}: image {index} is {item!r} ({type(item).__name__}); expected a path, a PIL "
-        "image or a uint8 array. Remove or fill missing entries before calling."
+        f"image or a pixel array {ARRAY_SHAPES}. Remove or fill missing entries before calling."
     )
 
 
 def read_image(item, index):
-    """Decode one input as an RGB PIL image, naming the file and index on failure."""
+    """Decode one input as an upright 8-bit RGB PIL image, naming the file and index on failure.
+
+    Parameters
+    ----------
+    item : str, os.PathLike, PIL.Image.Image or ndarray
+        A file (its first frame for animations and multi-page files), a PIL image, or
+        a uint8, uint16 or bool array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4).
+    index : int
+        The item's position in the user's ``X``, for error messages.
+
+    Returns
+    -------
+    image : PIL.Image.Image
+        A new RGB image. The EXIF orientation is applied, 16-bit and float pixels are
+        mapped to 8 bits and transparency is composited over white (see ``_decode``).
+
+    Raises
+    ------
+    ImageReadError
+        The file is missing, not an image or corrupt, or its values have no 8-bit meaning.
+    InvalidInputError
+        An array of another shape or dtype.
+    """
     if isinstance(item, Image.Image):
-        return item.convert("RGB")
+        return to_rgb(upright(item), f"Image {index} (a PIL image)")
     if isinstance(item, np.ndarray):
-        return Image.fromarray(item.squeeze(-1) if item.ndim == 3 and item.shape[-1] == 1 else item).convert(
-            "RGB"
-        )
+        name = f"Image {index} (a {item.dtype} array of shape {item.shape})"
+        return to_rgb(array_to_image(item, name), name)
     path = os.fspath(item)
     if not os.path.isfile(path):
         raise ImageReadError(f"Image {index} ({path!r}) does not exist or is not a file.")
     if os.path.getsize(path) == 0:
         raise ImageReadError(f"Image {index} ({path!r}) is an empty file (0 bytes).")
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        with Image.open(path) as image:  # frame 0 of animations and multi-page files
+            return to_rgb(upright(image), f"Image {index} ({path!r})")
+    except ImageReadError:  # already names the file: not "corrupt" (it is a ValueError)
+        raise
     except Image.DecompressionBombError as exc:
         raise ImageReadError(
             f"Image {index} ({path!r}) was refused by Pillow's decompression-bomb limit ({exc}). "
@@ -184,10 +227,8 @@ def image_batches(items, transform, *, batch_size, num_workers=0, pin_memory=Fal
     """Yield ``(indices, uint8 batch)`` in input order, decoding in ``num_workers`` processes."""
     loader = torch.utils.data.DataLoader(
         ImageDataset(items, transform, positions),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        pin_memory=pin_memory,
         generator=torch.Generator(),  # keeps the global RNG untouched
+        **loader_options(batch_size, num_workers, pin_memory),
     )
     start = 0
     for batch in loader:
