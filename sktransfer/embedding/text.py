@@ -98,6 +98,10 @@ class TextEmbedder(BaseEmbedder):
     def _check_inputs(self, X):
         return text_inputs(X, type(self).__name__)
 
+    def _setup(self, backbone):
+        if backbone.modality == "text":
+            backbone.check_max_length(self.max_length, type(self).__name__)
+
     def _input_batches(self, texts, positions=None):
         return text_batches(
             texts,

@@ -77,12 +77,24 @@ class BaseTransferEstimator(BaseEstimator):
         """One more epoch on ``(X, y)`` without re-initialising the network (the head included).
 
         Use it to keep a deployed model current as data drift. The first call on an
-        unfitted estimator initialises it. ``classes`` is accepted for scikit-learn
-        compatibility; classes are fixed by the first fit.
-        """
-        return self._fit(X, y, epochs=1, keep=True)
+        unfitted estimator initialises it.
 
-    def _fit(self, X, y, *, epochs, keep):
+        Parameters
+        ----------
+        X : inputs
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        classes : array-like, default=None
+            Classifiers: every class that any call will see. Needed on the first call
+            when its ``y`` lacks some classes; later calls may repeat it (it must then
+            equal ``classes_``). Classes are fixed by the first call.
+
+        Returns
+        -------
+        self : object
+        """
+        return self._fit(X, y, epochs=1, keep=True, classes=classes)
+
+    def _fit(self, X, y, *, epochs, keep, classes=None):
         owner = type(self).__name__
         check_option(owner, "pooling", self.pooling, POOLINGS)
         self._validate_params()
@@ -92,7 +104,7 @@ class BaseTransferEstimator(BaseEstimator):
         if len(X) != len(y):
             raise ValueError(f"{owner}: X has {len(X)} samples but y has {len(y)}; they must match.")
         continuing = keep and hasattr(self, "net_")
-        targets = self._encode_targets(y, reset=not continuing)
+        targets = self._encode_targets(y, reset=not continuing, classes=classes)
         seed = self._seed()
         self.device_ = resolve_device(self.device)
         with seeded_rng(seed):

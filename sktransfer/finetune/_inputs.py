@@ -87,7 +87,7 @@ class TextInputs:
         return text_inputs(X, type(self).__name__)
 
     def _setup(self, backbone):
-        pass
+        backbone.check_max_length(self.max_length, type(self).__name__)
 
     def _data_config(self):
         return None

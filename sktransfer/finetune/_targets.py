@@ -20,7 +20,7 @@ class ClassifierTargets(ClassifierMixin):
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
-    def _encode_targets(self, y, reset):
+    def _encode_targets(self, y, reset, classes=None):
         owner = type(self).__name__
         y = np.asarray(y)
         if y.dtype.kind == "f" and np.isnan(y).any():
@@ -28,31 +28,57 @@ class ClassifierTargets(ClassifierMixin):
                 f"{owner}: y has NaN at index {int(np.flatnonzero(np.isnan(y).ravel())[0])}; drop or fill it."
             )
         kind = type_of_target(y)
-        if kind == "multilabel-indicator":
-            if reset:
-                self.classes_ = np.arange(y.shape[1])
-                self.multilabel_ = True
-            return torch.as_tensor(y, dtype=torch.float32)
-        if kind not in ("binary", "multiclass") or y.ndim != 1:
+        multilabel = kind == "multilabel-indicator"
+        if not multilabel and (kind not in ("binary", "multiclass") or y.ndim != 1):
             raise ValueError(
                 f"{owner}: y of type {kind!r} (shape {y.shape}) is not supported; pass one label per "
                 "sample, or a 0/1 indicator matrix for multilabel data."
             )
         if reset:
-            encoder = LabelEncoder().fit(y)
-            if len(encoder.classes_) < 2:
-                raise ValueError(
-                    f"{owner}: y has a single class ({encoder.classes_[0]!r}); a classifier needs "
-                    "at least two."
-                )
-            self.classes_ = encoder.classes_
-            self.multilabel_ = False
+            self._set_classes(y, multilabel, classes, owner)
+        else:
+            self._check_same_task(y, multilabel, classes, owner)
+        if multilabel:
+            return torch.as_tensor(y, dtype=torch.float32)
         unknown = np.setdiff1d(y, self.classes_)
         if len(unknown):
             raise ValueError(
-                f"{owner}: y has labels {list(unknown)[:5]} not seen in the first fit {list(self.classes_)}."
+                f"{owner}: y has labels {unknown[:5].tolist()} not seen in the first fit "
+                f"{self.classes_.tolist()}. Pass every class to the first partial_fit (classes=...), "
+                "or refit with warm_start=False."
             )
         return torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.long)
+
+    def _set_classes(self, y, multilabel, classes, owner):
+        if multilabel:
+            if classes is not None:
+                raise ValueError(
+                    f"{owner}: classes= is for single-label y; multilabel y has one column per label."
+                )
+            self.classes_ = np.arange(y.shape[1])
+        else:
+            self.classes_ = np.unique(y if classes is None else np.asarray(classes))
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{owner}: y has a single class ({self.classes_[0]!r}); a classifier needs "
+                    "at least two (or pass them all with partial_fit(..., classes=...))."
+                )
+        self.multilabel_ = multilabel
+
+    def _check_same_task(self, y, multilabel, classes, owner):
+        """warm_start and partial_fit continue the first fit's head: its task cannot change."""
+        before = f"{len(self.classes_)} labels (multilabel)" if self.multilabel_ else "one label per sample"
+        now = f"{y.shape[1]} labels (multilabel)" if multilabel else "one label per sample"
+        if multilabel != self.multilabel_ or (multilabel and y.shape[1] != len(self.classes_)):
+            raise ValueError(
+                f"{owner}: the fitted model predicts {before}, but this y has {now}. Continuing a fit "
+                "(warm_start=True or partial_fit) keeps the task; refit with warm_start=False."
+            )
+        if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(
+                f"{owner}: classes={list(classes)} differs from the first fit's classes_ "
+                f"{self.classes_.tolist()}; classes are fixed by the first call."
+            )
 
     def _n_outputs(self):
         return len(self.classes_)
@@ -136,8 +162,10 @@ class RegressorTargets(RegressorMixin):
 
     _target_constraints = {}
 
-    def _encode_targets(self, y, reset):
+    def _encode_targets(self, y, reset, classes=None):
         owner = type(self).__name__
+        if classes is not None:
+            raise ValueError(f"{owner}: classes= is for classifiers; a regressor has no classes.")
         y = np.asarray(y, dtype=np.float64)
         if not np.isfinite(y).all():
             bad = int(np.flatnonzero(~np.isfinite(y).reshape(len(y), -1).all(axis=1))[0])
@@ -150,6 +178,12 @@ class RegressorTargets(RegressorMixin):
             y2 = y.reshape(len(y), -1)
             self.y_mean_ = y2.mean(axis=0)
             self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
+        elif (y.ndim == 1) != self._y_1d or y.reshape(len(y), -1).shape[1] != self.n_targets_:
+            raise ValueError(
+                f"{owner}: y has shape {y.shape}, but the fitted model predicts "
+                f"{'one target (1-D y)' if self._y_1d else f'{self.n_targets_} targets'}. Continuing a "
+                "fit (warm_start=True or partial_fit) keeps the targets; refit with warm_start=False."
+            )
         scaled = (y.reshape(len(y), -1) - self.y_mean_) / self.y_scale_
         return torch.as_tensor(scaled, dtype=torch.float32)
 
