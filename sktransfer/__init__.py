@@ -3,9 +3,8 @@
 from .backbones import list_backbones, load_backbone
 from .data import load_image_folder
 from .embedding import ImageEmbedder, TextEmbedder
+from ._version import __version__
 from .finetune import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ImageClassifier",

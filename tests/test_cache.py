@@ -246,6 +246,24 @@ def test_input_digests_separate_what_they_must():
     other.putpalette([255, 0, 0] * 256)
     assert input_digest(palette, "image") != input_digest(other, "image")
     assert input_digest("/no/such/file.png", "image") is None
+    # Same pixels, but decoded differently: rotated by its EXIF tag, or with a transparent colour.
+    rotated = Image.fromarray(a)
+    rotated.getexif()[0x0112] = 6
+    transparent = Image.fromarray(a)
+    transparent.info["transparency"] = (0, 0, 0)
+    plain = input_digest(Image.fromarray(a), "image")
+    assert len({plain, input_digest(rotated, "image"), input_digest(transparent, "image")}) == 3
+
+
+def test_decoding_conventions_are_part_of_the_key(images, tmp_path, monkeypatch):
+    import sktransfer.embedding._cache as cache_module
+
+    embedder = ImageEmbedder("tiny_cnn", cache=tmp_path).fit(images)
+    embedder.transform(images)
+    monkeypatch.setattr(cache_module, "DECODING_VERSION", cache_module.DECODING_VERSION + 1)
+    before = set(glob.glob(str(tmp_path / "**" / "*"), recursive=True))
+    embedder.transform(images)  # new conventions: computed again, stored under a new key
+    assert set(glob.glob(str(tmp_path / "**" / "*"), recursive=True)) > before
 
 
 def test_corrupt_or_truncated_entries_are_recomputed(images, tmp_path):

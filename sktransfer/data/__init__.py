@@ -1,5 +1,6 @@
 """Input adapters shared by the embedders and the fine-tuning estimators."""
 
+from ._decode import DECODING_VERSION
 from ._folder import load_image_folder
 from ._images import (
     IMAGE_EXTENSIONS,
@@ -16,6 +17,7 @@ from ._subset import subset
 from ._text import text_batches, text_inputs
 
 __all__ = [
+    "DECODING_VERSION",
     "IMAGE_EXTENSIONS",
     "ImageDataset",
     "eval_transform",

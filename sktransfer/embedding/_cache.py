@@ -31,8 +31,11 @@ import warnings
 
 import numpy as np
 import torch
+from PIL import ExifTags
 
 from .._device import resolve_precision
+from .._version import __version__
+from ..data import DECODING_VERSION
 
 _MAGIC = b"SKTEMB01"
 _HEADER = struct.Struct("<8sI4x")  # magic, n_features, padding (values stay 16-byte aligned)
@@ -166,8 +169,6 @@ def _atomic_write(path, data):
 
 def model_settings(embedder):
     """Everything besides the input that determines an embedder's output, as a dict."""
-    from .. import __version__
-
     backbone = embedder.backbone_
     names = backbone.block_names()
     settings = {
@@ -186,6 +187,7 @@ def model_settings(embedder):
     }
     if hasattr(embedder, "data_config_"):
         settings["preprocessing"] = embedder.data_config_.as_dict()
+        settings["decoding"] = DECODING_VERSION
     if backbone.modality == "text":
         settings["max_length"] = embedder.max_length or backbone.max_length
     return settings
@@ -232,7 +234,10 @@ def input_digest(item, modality):
         h.update(f"array\0{item.dtype.str}\0{item.shape}\0".encode())
         h.update(np.ascontiguousarray(item).reshape(-1).view(np.uint8))
     elif hasattr(item, "tobytes") and hasattr(item, "mode"):  # PIL image
-        h.update(f"pil\0{item.mode}\0{item.size}\0".encode())
+        # Orientation and transparency change the decoded picture, not the raw pixels.
+        orientation = item.getexif().get(ExifTags.Base.Orientation, 1)
+        transparency = item.info.get("transparency")
+        h.update(f"pil\0{item.mode}\0{item.size}\0{orientation}\0{transparency!r}\0".encode())
         palette = item.getpalette() if item.mode in ("P", "PA") else None
         if palette:
             h.update(bytes(palette))
