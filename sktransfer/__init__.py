@@ -1,9 +1,9 @@
 """sktransfer: pretrained networks as scikit-learn transformers and estimators."""
 
+from ._version import __version__
 from .backbones import list_backbones, load_backbone
 from .data import load_image_folder
 from .embedding import ImageEmbedder, TextEmbedder
-from ._version import __version__
 from .finetune import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
 
 __all__ = [
