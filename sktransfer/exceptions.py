@@ -11,6 +11,7 @@ __all__ = [
     "BackboneNotFoundError",
     "DeviceUnavailableError",
     "ImageReadError",
+    "ImageTransformError",
     "InvalidInputError",
     "MissingDependencyError",
     "WeightsUnavailableError",
@@ -39,3 +40,8 @@ class InvalidInputError(ValueError):
 
 class ImageReadError(InvalidInputError):
     """An image could not be opened or decoded; the message names the file and index."""
+
+
+class ImageTransformError(InvalidInputError):
+    """A transform (a user's ``augment`` callable) failed on an image; the message names
+    the image's index and file, the transform and the original error."""

@@ -225,6 +225,28 @@ def test_bad_targets(make_y, match):
         ImageClassifier("tiny_cnn", max_epochs=1).fit(X, make_y(8))
 
 
+def _fails(image):
+    raise ZeroDivisionError("division by zero")
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"class_weight": {"zz": 2.0}}, r"class_weight names \['zz'\], which are not classes of y"),
+        ({"early_stopping": True, "validation_fraction": 0.01}, "cannot hold out validation_fraction=0.01"),
+        (
+            {"augment": _fails, "freeze": "none"},
+            r"Image \d+ \(ndarray\).*augment=.*_fails.*ZeroDivisionError",
+        ),
+        ({"augment": lambda image: "x", "freeze": "none"}, r"augment=.*returned a str; it must take a PIL"),
+    ],
+)
+def test_errors_name_the_parameter_at_fault(params, match):
+    X, y = dark_bright(n=8)
+    with pytest.raises(ValueError, match=match):
+        ImageClassifier("tiny_cnn", max_epochs=1, batch_size=4, **params).fit(X, y)
+
+
 def test_regressor_rejects_nan_targets():
     X, _ = dark_bright(n=8)
     y = np.ones(8)
@@ -577,3 +599,35 @@ def test_max_length_beyond_the_position_embeddings_is_refused():
     assert TextClassifier("tiny_text", max_length=128, max_epochs=1).fit(texts, y).predict(
         long_text
     ).shape == (1,)
+
+
+def test_predict_retries_out_of_memory_batches_in_halves():
+    X, y = dark_bright(n=8)
+    clf = ImageClassifier("tiny_cnn", batch_size=8, max_epochs=1, random_state=0).fit(X, y)
+    expected = clf.predict_proba(X)
+    sizes = []
+
+    def fail_when_large(module, args):
+        sizes.append(args[0].shape[0])
+        if args[0].shape[0] > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    handle = clf.net_.module_.backbone.register_forward_pre_hook(fail_when_large)
+    with pytest.warns(RuntimeWarning) as record:
+        got = clf.predict_proba(X)
+    handle.remove()
+    assert [str(w.message).split(";")[0] for w in record] == [
+        "ImageClassifier: a batch of 8 did not fit on cpu",
+        "ImageClassifier: a batch of 4 did not fit on cpu",
+        "ImageClassifier: a batch of 4 did not fit on cpu",
+    ]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert sizes[:3] == [8, 4, 2]
+
+
+def test_verbose_shows_progress_for_features_probe_and_predict(capsys):
+    X, y = dark_bright(n=8)
+    clf = ImageClassifier("tiny_cnn", freeze="backbone", max_epochs=1, batch_size=4, verbose=1).fit(X, y)
+    clf.predict(X)
+    err = capsys.readouterr().err
+    assert "frozen features" in err and "probe head" in err and "predicting" in err

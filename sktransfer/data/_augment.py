@@ -1,6 +1,8 @@
 """Training-time augmentation presets for images (PIL image -> uint8 tensor)."""
 
+import numpy as np
 import torch
+from PIL import Image
 from torchvision.transforms import v2
 
 from ._images import _INTERPOLATIONS, eval_transform
@@ -36,10 +38,29 @@ def train_transform(augment, data_config):
             v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
         ]
     elif callable(augment):
-        steps = [augment, v2.Resize(size, interpolation=interpolation), v2.CenterCrop(size)]
+        steps = [_UserAugment(augment), v2.Resize(size, interpolation=interpolation), v2.CenterCrop(size)]
     else:
         raise ValueError(f"augment={augment!r} is not one of {AUGMENT_PRESETS} nor a callable transform.")
     return v2.Compose([*steps, _ToUint8() if callable(augment) else v2.PILToTensor()])
+
+
+class _UserAugment:
+    """A user's callable, whose failures and odd results name the ``augment`` parameter."""
+
+    def __init__(self, augment):
+        self.augment = augment
+
+    def __call__(self, image):
+        try:
+            out = self.augment(image)
+        except Exception as exc:
+            raise RuntimeError(f"augment={self.augment!r} raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, (Image.Image, torch.Tensor, np.ndarray)):
+            raise RuntimeError(
+                f"augment={self.augment!r} returned a {type(out).__name__}; it must take a PIL image "
+                "and return a PIL image, a tensor or an array (any torchvision transform does)."
+            )
+        return out
 
 
 class _ToUint8:

@@ -17,7 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 
-from ..exceptions import ImageReadError, InvalidInputError
+from ..exceptions import ImageReadError, ImageTransformError, InvalidInputError
 from ._decode import ARRAY_SHAPES, array_problem, array_to_image, dtype_problem, to_rgb, upright
 from ._loader import loader_options
 
@@ -253,7 +253,15 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         position = index if self.positions is None else int(self.positions[index])
-        return self.transform(read_image(self.items[index], position))
+        image = read_image(self.items[index], position)
+        try:
+            return self.transform(image)
+        except Exception as exc:  # a user's augment callable: say which image and what failed
+            item = self.items[index]
+            source = repr(os.fspath(item)) if isinstance(item, (str, os.PathLike)) else type(item).__name__
+            raise ImageTransformError(
+                f"Image {position} ({source}) could not be transformed: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def is_image_file(path):

@@ -2,7 +2,6 @@
 
 import copy
 import os
-import warnings
 from numbers import Integral
 
 import numpy as np
@@ -11,16 +10,9 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
-from tqdm.auto import tqdm
 
-from .._device import (
-    PRECISIONS,
-    autocast,
-    fast_kernels,
-    is_out_of_memory,
-    resolve_device,
-    resolve_precision,
-)
+from .._batches import run_batches
+from .._device import PRECISIONS, autocast, fast_kernels, resolve_device, resolve_precision
 from .._validation import check_option, did_you_mean
 from ..backbones import backbone_modality, load_backbone
 from ..data import subset
@@ -112,15 +104,23 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
         cache = open_cache(self, X)  # None without cache=
         todo = np.arange(len(X)) if cache is None else cache.load(out)  # load fills in the hits
-        progress = dict(total=len(X), initial=len(X) - len(todo), desc=type(self).__name__, unit="sample")
-        with tqdm(disable=not self.verbose, **progress) as bar, fast_kernels(self.device_):
-            batches = self._batches(subset(X, todo), todo) if len(todo) else ()  # only the misses
-            for indices, inputs in batches:
-                rows = self._embed_with_backoff(inputs)
-                out[todo[indices]] = rows
-                if cache is not None:
-                    cache.store(todo[indices], rows)
-                bar.update(len(indices))
+
+        def store(indices, rows):
+            out[todo[indices]] = rows
+            if cache is not None:
+                cache.store(todo[indices], rows)
+
+        with fast_kernels(self.device_):
+            run_batches(
+                self._embed,
+                self._batches(subset(X, todo), todo) if len(todo) else (),  # only the misses
+                total=len(X),
+                initial=len(X) - len(todo),
+                store=store,
+                device=self.device_,
+                owner=type(self).__name__,
+                verbose=self.verbose,
+            )
         return out
 
     def _embed(self, inputs):
@@ -131,25 +131,6 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             if self.normalize_:
                 pooled = torch.nn.functional.normalize(pooled, dim=1)
         return pooled.cpu().numpy()
-
-    def _embed_with_backoff(self, inputs):
-        """Embed one batch; on a device out-of-memory error, retry it in halves."""
-        try:
-            return self._embed(inputs)
-        except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
-            size = _batch_len(inputs)
-            if not is_out_of_memory(exc) or size <= 1:
-                raise
-        if self.device_.type == "cuda":
-            torch.cuda.empty_cache()
-        warnings.warn(
-            f"{type(self).__name__}: a batch of {size} did not fit on {self.device_}; retrying "
-            f"in halves. Set batch_size={size // 2} (or lower) to avoid the retries.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        first, second = _split_batch(inputs)
-        return np.concatenate([self._embed_with_backoff(first), self._embed_with_backoff(second)])
 
     def _forward_blocks(self, inputs):
         """Run the backbone; return ``[(features, mask)]`` for the final output or each layer."""
@@ -250,16 +231,3 @@ def _capture(store, key):
         store[key] = output[0] if isinstance(output, (tuple, list)) else output
 
     return hook
-
-
-def _batch_len(inputs):
-    if isinstance(inputs, dict):
-        return len(next(iter(inputs.values())))
-    return len(inputs)
-
-
-def _split_batch(inputs):
-    half = _batch_len(inputs) // 2
-    if isinstance(inputs, dict):
-        return {k: v[:half] for k, v in inputs.items()}, {k: v[half:] for k, v in inputs.items()}
-    return inputs[:half], inputs[half:]

@@ -7,6 +7,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from .._batches import run_batches
 from .._device import autocast, resolve_device, resolve_precision
 from ..data import eval_transform, image_batches, image_inputs, to_model_input
 from ._base import BaseEmbedder
@@ -118,11 +119,22 @@ class ImageEmbedder(BaseEmbedder):
         X = self._check_inputs(X)
         self._move_to(resolve_device(self.device))
         dtype = resolve_precision(self.device_, self.precision)
-        chunks = []
-        with torch.inference_mode(), autocast(self.device_, dtype):
-            for _, batch in self._input_batches(X):
+
+        def logits(batch):
+            with torch.inference_mode(), autocast(self.device_, dtype):
                 x = to_model_input(batch, self.data_config_, self.device_)
-                chunks.append(self.backbone_.classify(x).float().cpu().numpy())
+                return self.backbone_.classify(x).float().cpu().numpy()
+
+        chunks = []  # image batches come in input order
+        run_batches(
+            logits,
+            self._input_batches(X),
+            total=len(X),
+            store=lambda indices, rows: chunks.append(rows),
+            device=self.device_,
+            owner=type(self).__name__,
+            verbose=self.verbose,
+        )
         return np.concatenate(chunks)
 
     def _setup(self, backbone):

@@ -12,6 +12,7 @@ from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from skorch.helper import predefined_split
 from torch import nn
 
+from .._batches import run_batches
 from .._device import PRECISIONS, autocast, fast_kernels, resolve_device, resolve_precision, seeded_rng
 from .._validation import check_option
 from ..backbones import load_backbone
@@ -222,25 +223,38 @@ class BaseTransferEstimator(BaseEstimator):
             features = features[train_idx]
         y = targets[train_idx].to(self.device_)
         criterion = self._criterion(targets[train_idx]).to(self.device_)
-        return fit_head_on_features(model.head, features.to(self.device_), y, criterion, seed=seed)
+        return fit_head_on_features(
+            model.head, features.to(self.device_), y, criterion, seed=seed, verbose=self.verbose
+        )
 
     def _precomputed(self, model, X):
         """Pooled features of every sample, computed once (the backbone is frozen)."""
         with autocast(self.device_, model.autocast_dtype):
-            features = self._map_batches(model.features, model, X)
+            features = self._map_batches(model.features, model, X, "frozen features")
         return features.clone()  # a normal tensor: the probe head trains on it with autograd
 
-    def _map_batches(self, fn, model, X):
+    def _map_batches(self, fn, model, X, desc):
         """``fn`` over ``X`` in eval mode, batch by batch, rows back in input order (float32, CPU)."""
         model.eval()
-        out = None
+        out = []  # filled once the first batch gives the width
+
+        def store(indices, rows):
+            if not out:
+                out.append(torch.empty((len(X), rows.shape[1])))
+            out[0][indices] = rows
+
         with torch.inference_mode(), fast_kernels(self.device_):
-            for indices, inputs in self._batches(X, model):
-                rows = fn(self._to_device(inputs)).float().cpu()
-                if out is None:
-                    out = torch.empty((len(X), rows.shape[1]))
-                out[indices] = rows
-        return out
+            run_batches(
+                lambda inputs: fn(self._to_device(inputs)).float().cpu(),
+                self._batches(X, model),
+                total=len(X),
+                store=store,
+                device=self.device_,
+                owner=type(self).__name__,
+                verbose=self.verbose,
+                desc=desc,
+            )
+        return out[0]
 
     def _dataset(self, X, targets, indices, features, training):
         if features is not None:
@@ -253,12 +267,19 @@ class BaseTransferEstimator(BaseEstimator):
         from sklearn.model_selection import train_test_split
 
         stratify = self._stratify(targets)
-        train_idx, valid_idx = train_test_split(
-            np.arange(len(targets)),
-            test_size=self.validation_fraction,
-            random_state=seed,
-            stratify=stratify,
-        )
+        try:
+            train_idx, valid_idx = train_test_split(
+                np.arange(len(targets)),
+                test_size=float(self.validation_fraction),
+                random_state=seed,
+                stratify=stratify,
+            )
+        except ValueError as exc:  # too few samples to hold some out, or a class too rare
+            raise ValueError(
+                f"{type(self).__name__}: early_stopping=True cannot hold out "
+                f"validation_fraction={self.validation_fraction} of {len(targets)} samples ({exc}). "
+                "Raise validation_fraction, give more samples, or set early_stopping=False."
+            ) from None
         return np.sort(train_idx), np.sort(valid_idx)
 
     def _stratify(self, targets):
@@ -273,7 +294,7 @@ class BaseTransferEstimator(BaseEstimator):
         model.to(device)
         self.device_ = device
         model.autocast_dtype = resolve_precision(device, self.precision)  # not the fit machine's
-        return self._map_batches(model, model, X).numpy()
+        return self._map_batches(model, model, X, "predicting").numpy()
 
     def _to_device(self, inputs):
         if isinstance(inputs, dict):

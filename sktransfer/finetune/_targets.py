@@ -96,6 +96,12 @@ class ClassifierTargets(ClassifierMixin):
                 present = np.arange(len(self.classes_))
                 weight = compute_class_weight("balanced", classes=present, y=targets.numpy())
             else:
+                unknown = [c for c in self.class_weight if c not in set(self.classes_.tolist())]
+                if unknown:
+                    raise ValueError(
+                        f"{type(self).__name__}: class_weight names {unknown}, which are not classes of "
+                        f"y {self.classes_.tolist()}; use the labels as they appear in y."
+                    )
                 weight = np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
             weight = torch.as_tensor(weight, dtype=torch.float32)
         return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.label_smoothing)

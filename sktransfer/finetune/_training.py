@@ -7,6 +7,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
+from tqdm.auto import tqdm
 
 from ._freeze import apply_trainable, parameter_groups
 
@@ -77,7 +78,9 @@ PROBE_CV_MAX_SAMPLES = 10_000
 UNVALIDATED_PENALTY = 1e-2
 
 
-def fit_head_on_features(head, features, targets, criterion, *, seed, folds=3, penalties=PROBE_PENALTIES):
+def fit_head_on_features(
+    head, features, targets, criterion, *, seed, folds=3, penalties=PROBE_PENALTIES, verbose=0
+):
     """Fit ``head`` alone on precomputed features: the linear probe that starts fine-tuning.
 
     The head's weights get an L2 penalty (``penalty / 2 * ||W||^2`` added to the mean
@@ -91,13 +94,15 @@ def fit_head_on_features(head, features, targets, criterion, *, seed, folds=3, p
     probe ends.
     """
     initial = {k: v.clone() for k, v in head.state_dict().items()}
-    penalty = _choose_penalty(head, initial, features, targets, criterion, folds, seed, penalties)
-    head.load_state_dict(initial)
-    _fit_head_lbfgs(head, features, targets, criterion, penalty)
+    with tqdm(desc="probe head", unit="fit", disable=not verbose) as bar:
+        penalty = _choose_penalty(head, initial, features, targets, criterion, folds, seed, penalties, bar)
+        head.load_state_dict(initial)
+        _fit_head_lbfgs(head, features, targets, criterion, penalty)
+        bar.update()
     return penalty
 
 
-def _choose_penalty(head, initial, features, targets, criterion, folds, seed, penalties):
+def _choose_penalty(head, initial, features, targets, criterion, folds, seed, penalties, bar):
     if len(penalties) == 1:
         return penalties[0]
     if len(targets) > PROBE_CV_MAX_SAMPLES:
@@ -106,9 +111,11 @@ def _choose_penalty(head, initial, features, targets, criterion, folds, seed, pe
     if not splits:
         return UNVALIDATED_PENALTY  # too few samples per class to validate anything
     losses = []
+    bar.total = len(penalties) * len(splits) + 1
     for candidate in penalties:
         total = 0.0
         for train, test in splits:
+            bar.update()
             head.load_state_dict(initial)
             _fit_head_lbfgs(head, features[train], targets[train], criterion, candidate)
             with torch.no_grad():
