@@ -341,6 +341,51 @@ def threads(args, device, tmp):
     ]
 
 
+def memory_format(args, device, tmp):
+    """7. The memory format: the same sktransfer calls with channels-last off, then on."""
+    import sktransfer._device as placement
+
+    arrays = np.random.default_rng(0).integers(0, 256, size=(args.n_images, 240, 320, 3), dtype=np.uint8)
+    files = make_jpegs(tmp, args.n_train, seed=1)
+    y = np.array([i % 2 for i in range(len(files))])
+    embedder = ImageEmbedder("efficientnet_lite0", batch_size=args.batch_size, device=device.type)
+    embedder.fit(arrays[:1])
+    clf = ImageClassifier(
+        "efficientnet_lite0",
+        freeze="none",
+        max_epochs=1,
+        batch_size=16,
+        image_size=224,
+        head_init="random",
+        device=device.type,
+        random_state=0,
+    )
+    calls = {
+        "ImageEmbedder.transform from arrays": lambda: best_of(lambda: embedder.transform(arrays), 1)[0],
+        "one fine-tuning epoch, freeze='none', batch 16": lambda: clf.fit(files, y).net_.history[-1, "dur"],
+    }
+    saved = placement.CHANNELS_LAST_DEVICES
+    rows = []
+    for case, call in calls.items():
+        times = {}
+        for layout, devices in (("contiguous", ()), ("channels_last", saved)):
+            placement.CHANNELS_LAST_DEVICES = devices
+            try:
+                times[layout] = min(call() for _ in range(args.repeats + 1))
+            finally:
+                placement.CHANNELS_LAST_DEVICES = saved
+        n = len(arrays) if "arrays" in case else len(files)
+        rows.append(
+            {
+                "case": f"{case}: channels-last vs contiguous NCHW (efficientnet_lite0)",
+                "n": n,
+                "ratio": times["contiguous"] / times["channels_last"],
+                "note": f"{n / times['contiguous']:.1f} -> {n / times['channels_last']:.1f} samples/s",
+            }
+        )
+    return rows
+
+
 CASES = {
     "image": image_embedding,
     "text": text_embedding,
@@ -349,6 +394,7 @@ CASES = {
     "memory": memory,
     "cache": cache,
     "threads": threads,
+    "layout": memory_format,
 }
 
 

@@ -62,6 +62,23 @@ def resolve_precision(device, precision):
     return None
 
 
+# Convolutions run fastest on channels-last tensors on these devices, measured for
+# EfficientNet-Lite0 on 2 CPU cores: a batch of 32 at 224 px in 0.56 s instead of 1.17 s
+# (inference), an AdamW step on 16 images in 0.67 s instead of 1.06 s. On CUDA it is
+# what cuDNN's tensor-core kernels want. MPS keeps the default layout.
+CHANNELS_LAST_DEVICES = ("cpu", "cuda")
+
+
+def image_memory_format(device):
+    """The memory format for image networks and their inputs on ``device``."""
+    return torch.channels_last if device.type in CHANNELS_LAST_DEVICES else torch.contiguous_format
+
+
+def place_image_model(module, device):
+    """Move ``module`` to ``device`` in the fastest memory format there (conv weights only)."""
+    return module.to(device=device, memory_format=image_memory_format(device))
+
+
 def autocast(device, dtype):
     """An autocast context for ``dtype`` (None: no autocast)."""
     if dtype is None:

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from ._images import _INTERPOLATIONS, eval_transform
+from ._images import _INTERPOLATIONS, eval_transform, tensor_friendly
 
 AUGMENT_PRESETS = ("none", "light", "standard")
 
@@ -41,7 +41,9 @@ def train_transform(augment, data_config):
         steps = [_UserAugment(augment), v2.Resize(size, interpolation=interpolation), v2.CenterCrop(size)]
     else:
         raise ValueError(f"augment={augment!r} is not one of {AUGMENT_PRESETS} nor a callable transform.")
-    return v2.Compose([*steps, _ToUint8() if callable(augment) else v2.PILToTensor()])
+    if callable(augment):  # a user's transform may expect PIL images
+        return v2.Compose([*steps, _ToUint8()])
+    return tensor_friendly(v2.Compose([*steps, v2.PILToTensor()]))
 
 
 class _UserAugment:

@@ -24,7 +24,7 @@ from ..exceptions import ImageReadError, InvalidInputError
 ARRAY_SHAPES = "(H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
 # Part of the embedding cache's key: raise it whenever these conventions change, so
 # that features decoded under the old ones are not served again.
-DECODING_VERSION = 2
+DECODING_VERSION = 3
 
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _WHITE = (255, 255, 255, 255)

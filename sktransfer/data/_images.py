@@ -17,6 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 
+from .._device import image_memory_format
 from ..exceptions import ImageReadError, ImageTransformError, InvalidInputError
 from ._decode import ARRAY_SHAPES, array_problem, array_to_image, dtype_problem, to_rgb, upright
 from ._loader import loader_options
@@ -194,14 +195,40 @@ def eval_transform(data_config):
     """PIL image -> uint8 tensor (C, H, W): resize the short side, then centre-crop.
 
     Scaling to float and mean/std happen on the device, batched (see :func:`normalize`).
+    It also takes uint8 ``(3, H, W)`` tensors (see :func:`accepts_tensors`).
     """
-    return v2.Compose(
-        [
-            v2.Resize(data_config.resize_size, interpolation=_INTERPOLATIONS[data_config.interpolation]),
-            v2.CenterCrop(data_config.input_size),
-            v2.PILToTensor(),
-        ]
+    return tensor_friendly(
+        v2.Compose(
+            [
+                v2.Resize(data_config.resize_size, interpolation=_INTERPOLATIONS[data_config.interpolation]),
+                v2.CenterCrop(data_config.input_size),
+                v2.PILToTensor(),
+            ]
+        )
     )
+
+
+def tensor_friendly(transform):
+    """Mark ``transform`` as one that works on uint8 ``(3, H, W)`` tensors as on PIL images."""
+    transform.accepts_tensors = True
+    return transform
+
+
+def _array_as_tensor(item, index):
+    """An array image as a uint8 ``(3, H, W)`` tensor, decoded by the same conventions as
+    :func:`read_image`; None for files and PIL images.
+
+    Resizing a tensor skips the PIL round trip: 10 ms instead of 56 ms for 32 images of
+    320x240 on 2 CPU cores (antialiased, within 2 levels of PIL's result). A uint8
+    ``(H, W, 3)`` array, the common case, is used as it is, without a copy.
+    """
+    if not isinstance(item, np.ndarray):
+        return None
+    if not (item.dtype == np.uint8 and item.ndim == 3 and item.shape[-1] == 3):
+        item = np.array(read_image(item, index))  # grey, alpha, 16-bit, bool: to 8-bit RGB
+    elif not item.flags.writeable:
+        item = item.copy()  # torch refuses read-only memory
+    return torch.from_numpy(item).permute(2, 0, 1)
 
 
 def normalize(batch, data_config):
@@ -214,13 +241,12 @@ def normalize(batch, data_config):
 def to_model_input(batch, data_config, device):
     """A uint8 batch from :func:`image_batches` -> the float tensor the network expects.
 
-    The copy to the device moves uint8 (4x less than float32); on CUDA the result is
-    channels-last, the fast layout for convolutions.
+    The copy to the device moves uint8 (4x less than float32); the result is in the
+    memory format convolutions run fastest in on that device (channels-last on CPUs and
+    CUDA GPUs, see :func:`sktransfer._device.image_memory_format`).
     """
     x = normalize(batch.to(device, non_blocking=True), data_config)
-    if device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
+    return x.contiguous(memory_format=image_memory_format(device))
 
 
 def image_batches(items, transform, *, batch_size, num_workers=0, pin_memory=False, positions=None):
@@ -247,13 +273,16 @@ class ImageDataset(torch.utils.data.Dataset):
         self.items = items
         self.transform = transform
         self.positions = positions
+        self.tensors_ok = getattr(transform, "accepts_tensors", False)
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, index):
         position = index if self.positions is None else int(self.positions[index])
-        image = read_image(self.items[index], position)
+        image = _array_as_tensor(self.items[index], position) if self.tensors_ok else None
+        if image is None:
+            image = read_image(self.items[index], position)
         try:
             return self.transform(image)
         except Exception as exc:  # a user's augment callable: say which image and what failed

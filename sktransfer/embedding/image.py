@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._batches import run_batches
-from .._device import autocast, resolve_device, resolve_precision
+from .._device import autocast, place_image_model, resolve_device, resolve_precision
 from ..data import eval_transform, image_batches, image_inputs, to_model_input
 from ._base import BaseEmbedder
 
@@ -162,7 +162,8 @@ class ImageEmbedder(BaseEmbedder):
         return torch.zeros((1, 3, size, size), dtype=torch.uint8)
 
     def _move_to(self, device):
-        moved = getattr(self, "device_", None) != device
-        super()._move_to(device)
-        if moved and device.type == "cuda":
-            self.backbone_.to(memory_format=torch.channels_last)
+        self.device_ = device
+        if self.backbone_.modality == "image":
+            place_image_model(self.backbone_, device)
+        else:  # the test-only vector backbone
+            self.backbone_.to(device)

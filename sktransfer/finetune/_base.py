@@ -13,7 +13,15 @@ from skorch.helper import predefined_split
 from torch import nn
 
 from .._batches import run_batches
-from .._device import PRECISIONS, autocast, fast_kernels, resolve_device, resolve_precision, seeded_rng
+from .._device import (
+    PRECISIONS,
+    autocast,
+    fast_kernels,
+    place_image_model,
+    resolve_device,
+    resolve_precision,
+    seeded_rng,
+)
 from .._validation import check_option
 from ..backbones import load_backbone
 from ..data import loader_options, subset
@@ -117,7 +125,7 @@ class BaseTransferEstimator(BaseEstimator):
                 for epoch, spec in specs.items()
             }
             model = self.net_.module_ if continuing else self._build_model(backbone)
-            model.to(self.device_)
+            self._place(model)
             model.autocast_dtype = resolve_precision(self.device_, self.precision)
             apply_trainable(model, initial)
             train_idx, valid_idx = self._split(targets, seed)
@@ -290,11 +298,17 @@ class BaseTransferEstimator(BaseEstimator):
         check_is_fitted(self, "net_")
         X = self._check_inputs(X)
         model = self.net_.module_
-        device = resolve_device(self.device)
-        model.to(device)
-        self.device_ = device
-        model.autocast_dtype = resolve_precision(device, self.precision)  # not the fit machine's
+        self.device_ = resolve_device(self.device)
+        self._place(model)
+        model.autocast_dtype = resolve_precision(self.device_, self.precision)  # not the fit machine's
         return self._map_batches(model, model, X, "predicting").numpy()
+
+    def _place(self, model):
+        """Move ``model`` to ``device_``, image networks in their fastest memory format there."""
+        if model.backbone.modality == "image":
+            place_image_model(model, self.device_)
+        else:
+            model.to(self.device_)
 
     def _to_device(self, inputs):
         if isinstance(inputs, dict):
