@@ -1,6 +1,7 @@
 """Behaviour of the fine-tuning estimators, on tiny backbones and small images."""
 
 import pickle
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,6 +11,7 @@ from PIL import Image
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import Callback
 
 import sktransfer.backbones._registry as registry
 from sktransfer import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
@@ -631,3 +633,56 @@ def test_verbose_shows_progress_for_features_probe_and_predict(capsys):
     clf.predict(X)
     err = capsys.readouterr().err
     assert "frozen features" in err and "probe head" in err and "predicting" in err
+
+
+class _ReadsBatchLoss(Callback):
+    def initialize(self):
+        self.seen = []
+        return self
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.seen.append(net.history[-1, "batches", -1, "train_loss"])
+
+
+def test_a_callback_reads_each_batch_loss_during_the_epoch():
+    X, y = dark_bright(n=16)
+    spy = _ReadsBatchLoss()
+    clf = ImageClassifier("tiny_cnn", freeze="none", max_epochs=2, batch_size=4, callbacks=[("spy", spy)])
+    clf.fit(X, y)
+    assert len(spy.seen) == 8 and all(isinstance(v, float) and np.isfinite(v) for v in spy.seen)
+    assert spy.seen[-4:] == clf.net_.history[-1, "batches", :, "train_loss"]
+
+
+def test_batch_losses_recorded_at_epoch_end_equal_those_recorded_per_batch(monkeypatch):
+    from sktransfer.finetune._training import TransferNet
+
+    X, y = dark_bright(n=16)
+    params = dict(freeze="none", max_epochs=2, batch_size=4, random_state=0, early_stopping=True)
+    eager = ImageClassifier("tiny_cnn", validation_fraction=0.25, **params).fit(X, y).net_.history
+    monkeypatch.setattr(TransferNet, "_record_each_batch", lambda self: False)  # what a GPU does
+    deferred = ImageClassifier("tiny_cnn", validation_fraction=0.25, **params).fit(X, y).net_.history
+    for key in ("train_loss", "valid_loss", "train_batch_count", "valid_batch_count"):
+        np.testing.assert_allclose(deferred[:, key], eager[:, key], rtol=1e-6)
+    np.testing.assert_allclose(
+        deferred[-1, "batches", :, "train_loss"], eager[-1, "batches", :, "train_loss"]
+    )
+
+
+class _ReadsProgressBar(Callback):
+    def initialize(self):
+        self.postfixes = []
+        return self
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.postfixes.append(dict(net.callbacks_)["progress_bar"].pbar_.postfix)
+
+
+def test_progress_bar_shows_the_running_training_loss():
+    X, y = dark_bright(n=16)
+    spy = _ReadsProgressBar()
+    clf = ImageClassifier("tiny_cnn", freeze="none", max_epochs=1, batch_size=4, verbose=2)
+    clf.set_params(callbacks=[("spy", spy)]).fit(X, y)
+    assert len(spy.postfixes) == 4
+    assert all(re.fullmatch(r"train_loss=\d+\.\d+", postfix) for postfix in spy.postfixes)

@@ -11,8 +11,9 @@ from torch import nn
 
 from .._device import seeded_rng
 from .._validation import closest_names
-from ..exceptions import BackboneNotFoundError, InvalidInputError, WeightsUnavailableError
+from ..exceptions import InvalidInputError, WeightsUnavailableError
 from ._base import Backbone
+from ._errors import unknown_backbone_error
 
 
 @dataclass(frozen=True)
@@ -166,15 +167,6 @@ def _load(backbone, weights, modality):
             hint = f" Or did you mean the registered {', '.join(map(repr, close))}?" if close else ""
             raise WeightsUnavailableError(f"{exc}{hint}") from None
     raise unknown_backbone_error(backbone, known)
-
-
-def unknown_backbone_error(name, known):
-    close = closest_names(name, list(dict.fromkeys(known)))
-    hint = f" Closest known names: {', '.join(close)}." if close else ""
-    return BackboneNotFoundError(
-        f"Unknown backbone {name!r}.{hint} See sktransfer.backbones.list_backbones(); timm models "
-        "are written 'timm/<name>', Hugging Face encoders by their hub id or local folder."
-    )
 
 
 def _a(word):

@@ -2,6 +2,7 @@
 
 from ..exceptions import MissingDependencyError, WeightsUnavailableError
 from ._base import Block, DataConfig, ImageBackbone
+from ._errors import unknown_backbone_error
 
 _BODY_NAMES = ("blocks", "stages", "layers")
 
@@ -62,8 +63,6 @@ def load_timm(name, weights):
         model = timm.create_model(name, pretrained=pretrained)
     except RuntimeError as exc:
         if "Unknown model" in str(exc):
-            from ._registry import unknown_backbone_error
-
             raise unknown_backbone_error(f"timm/{name}", timm.list_models()) from None
         raise
     except OSError as exc:

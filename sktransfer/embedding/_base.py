@@ -13,11 +13,11 @@ from torch import nn
 
 from .._batches import run_batches
 from .._device import PRECISIONS, autocast, fast_kernels, resolve_device, resolve_precision
+from .._pooling import POOLINGS, pool
 from .._validation import check_option, did_you_mean
 from ..backbones import backbone_modality, load_backbone
 from ..data import subset
 from ._cache import backbone_digest, open_cache
-from ._pooling import POOLINGS, pool
 
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

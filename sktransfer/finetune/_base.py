@@ -22,10 +22,10 @@ from .._device import (
     resolve_precision,
     seeded_rng,
 )
+from .._pooling import POOLINGS
 from .._validation import check_option
 from ..backbones import load_backbone
 from ..data import loader_options, subset
-from ..embedding._pooling import POOLINGS
 from ._freeze import apply_trainable, is_freeze_spec, resolve_trainable, trainable_parameter_names
 from ._model import Head, TransferModel
 from ._training import GradualUnfreezing, Labelled, TransferNet, WarmupCosine, fit_head_on_features
@@ -67,7 +67,7 @@ class BaseTransferEstimator(BaseEstimator):
     }
 
     # ---------------------------------------------------------------- fit
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fine-tune on ``(X, y)``; with ``warm_start=True`` continue from the last fit.
 
         Parameters
@@ -75,14 +75,18 @@ class BaseTransferEstimator(BaseEstimator):
         X : inputs
             Images or texts (see the class docstring).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: each sample's loss counts this much (in the probe
+            head, the epochs and the early-stopping validation loss). An integer weight
+            k acts as k copies of the row, a zero weight as a dropped row.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, y, epochs=self.max_epochs, keep=self.warm_start)
+        return self._fit(X, y, epochs=self.max_epochs, keep=self.warm_start, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One more epoch on ``(X, y)`` without re-initialising the network (the head included).
 
         Use it to keep a deployed model current as data drift. The first call on an
@@ -96,14 +100,16 @@ class BaseTransferEstimator(BaseEstimator):
             Classifiers: every class that any call will see. Needed on the first call
             when its ``y`` lacks some classes; later calls may repeat it (it must then
             equal ``classes_``). Classes are fixed by the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, y, epochs=1, keep=True, classes=classes)
+        return self._fit(X, y, epochs=1, keep=True, classes=classes, sample_weight=sample_weight)
 
-    def _fit(self, X, y, *, epochs, keep, classes=None):
+    def _fit(self, X, y, *, epochs, keep, classes=None, sample_weight=None):
         owner = type(self).__name__
         check_option(owner, "pooling", self.pooling, POOLINGS)
         self._validate_params()
@@ -112,8 +118,9 @@ class BaseTransferEstimator(BaseEstimator):
         X = self._check_inputs(X)
         if len(X) != len(y):
             raise ValueError(f"{owner}: X has {len(X)} samples but y has {len(y)}; they must match.")
+        weights = _check_weights(sample_weight, len(X), owner)
         continuing = keep and hasattr(self, "net_")
-        targets = self._encode_targets(y, reset=not continuing, classes=classes)
+        targets = self._encode_targets(y, reset=not continuing, classes=classes, sample_weight=weights)
         seed = self._seed()
         self.device_ = resolve_device(self.device)
         with seeded_rng(seed):
@@ -137,9 +144,13 @@ class BaseTransferEstimator(BaseEstimator):
             inputs = self._precomputed(model, X) if shortcut else None
             self.probe_penalty_ = None
             if self.head_init == "probe" and not continuing:
-                self.probe_penalty_ = self._fit_probe_head(model, X, inputs, targets, train_idx, seed)
-            train_ds = self._dataset(X, targets, train_idx, inputs, training=True)
-            valid_ds = None if valid_idx is None else self._dataset(X, targets, valid_idx, inputs, False)
+                self.probe_penalty_ = self._fit_probe_head(
+                    model, X, inputs, targets, weights, train_idx, seed
+                )
+            train_ds = self._dataset(X, targets, weights, train_idx, inputs, training=True)
+            valid_ds = None
+            if valid_idx is not None:
+                valid_ds = self._dataset(X, targets, weights, valid_idx, inputs, training=False)
             net = self._make_net(model, train_ds, valid_ds, schedule, epochs, seed, shortcut)
             if continuing:  # one history across warm-started fits, as skorch keeps it
                 net.history_ = self.net_.history_
@@ -222,7 +233,7 @@ class BaseTransferEstimator(BaseEstimator):
         model.head = head
         return model
 
-    def _fit_probe_head(self, model, X, features, targets, train_idx, seed):
+    def _fit_probe_head(self, model, X, features, targets, weights, train_idx, seed):
         """Fit the new head on the frozen backbone's features (LP-FT); reuses ``features``
         when the frozen-backbone shortcut computed them already. Returns the L2 penalty."""
         if features is None:
@@ -231,8 +242,15 @@ class BaseTransferEstimator(BaseEstimator):
             features = features[train_idx]
         y = targets[train_idx].to(self.device_)
         criterion = self._criterion(targets[train_idx]).to(self.device_)
+        w = None if weights is None else weights[train_idx].to(self.device_)
         return fit_head_on_features(
-            model.head, features.to(self.device_), y, criterion, seed=seed, verbose=self.verbose
+            model.head,
+            features.to(self.device_),
+            y,
+            criterion,
+            seed=seed,
+            sample_weight=w,
+            verbose=self.verbose,
         )
 
     def _precomputed(self, model, X):
@@ -264,10 +282,9 @@ class BaseTransferEstimator(BaseEstimator):
             )
         return out[0]
 
-    def _dataset(self, X, targets, indices, features, training):
-        if features is not None:
-            return Labelled(features[indices], targets[indices])
-        return Labelled(self._train_inputs(X, indices, training), targets[indices])
+    def _dataset(self, X, targets, weights, indices, features, training):
+        inputs = features[indices] if features is not None else self._train_inputs(X, indices, training)
+        return Labelled(inputs, targets[indices], None if weights is None else weights[indices])
 
     def _split(self, targets, seed):
         if not self.early_stopping:
@@ -384,6 +401,26 @@ class BaseTransferEstimator(BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.string = self._modality == "text"
         return tags
+
+
+def _check_weights(sample_weight, n_samples, owner):
+    """``sample_weight`` as a float32 tensor, or None when every sample counts once."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"{owner}: sample_weight has shape {weights.shape}; it needs one weight per sample "
+            f"({n_samples},)."
+        )
+    bad = np.flatnonzero(~np.isfinite(weights) | (weights < 0))
+    if len(bad):
+        raise ValueError(
+            f"{owner}: sample_weight[{bad[0]}] = {weights[bad[0]]}; weights must be finite and >= 0."
+        )
+    if weights.sum() <= 0:
+        raise ValueError(f"{owner}: sample_weight sums to 0: no sample would count.")
+    return torch.as_tensor(weights, dtype=torch.float32)
 
 
 def _unshare(state):

@@ -104,7 +104,25 @@ CLASSIFIER = """
     label_smoothing : float, default=0.1"""
 
 
-def estimator_doc(summary, modality_doc, task_doc, example, **defaults):
+CLASSIFIER_ATTRIBUTES = """
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in the first fit (column indices for multilabel ``y``).
+    multilabel_ : bool
+        Whether ``y`` was a 0/1 indicator matrix (independent sigmoids)."""
+
+REGRESSOR_ATTRIBUTES = """
+    n_targets_ : int
+        Number of targets (1 for a 1-D ``y``).
+    y_mean_, y_scale_ : ndarray of shape (n_targets_,)
+        The (sample-weighted) mean and standard deviation used to standardise ``y``
+        for training; ``predict`` undoes them."""
+
+IMAGE_ATTRIBUTES = """
+    data_config_ : DataConfig
+        The preprocessing in force: input size, resize, interpolation, mean/std."""
+
+
+def estimator_doc(summary, modality_doc, task_doc, example, attributes="", **defaults):
     return (
         summary + "\n\n    Parameters\n    ----------\n    backbone : str, path, nn.Module or Backbone\n"
         "        The pretrained network (see :func:`sktransfer.backbones.list_backbones`)."
@@ -112,6 +130,7 @@ def estimator_doc(summary, modality_doc, task_doc, example, **defaults):
         + modality_doc.format()
         + task_doc
         + TRAINING
+        + attributes
         + "\n\n    Examples\n    --------\n"
         + example
     )

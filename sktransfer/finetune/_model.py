@@ -7,8 +7,8 @@ second loss on the pooled features (domain adaptation) can be added later.
 from torch import nn
 
 from .._device import autocast
+from .._pooling import pool
 from ..data import to_model_input
-from ..embedding._pooling import pool
 
 
 class Head(nn.Module):

@@ -19,7 +19,7 @@ class ClassifierTargets(ClassifierMixin):
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
-    def _encode_targets(self, y, reset, classes=None):
+    def _encode_targets(self, y, reset, classes=None, sample_weight=None):
         owner = type(self).__name__
         y = np.asarray(y)
         if y.dtype.kind == "f" and np.isnan(y).any():
@@ -167,7 +167,7 @@ class RegressorTargets(RegressorMixin):
 
     _target_constraints = {}
 
-    def _encode_targets(self, y, reset, classes=None):
+    def _encode_targets(self, y, reset, classes=None, sample_weight=None):
         owner = type(self).__name__
         if classes is not None:
             raise ValueError(f"{owner}: classes= is for classifiers; a regressor has no classes.")
@@ -180,9 +180,12 @@ class RegressorTargets(RegressorMixin):
         if reset:
             self.n_targets_ = 1 if y.ndim == 1 else y.shape[1]
             self._y_1d = y.ndim == 1
+            # Standardised with the sample weights, so that a weight acts as repeated rows.
             y2 = y.reshape(len(y), -1)
-            self.y_mean_ = y2.mean(axis=0)
-            self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
+            weights = None if sample_weight is None else sample_weight.numpy().astype(np.float64)
+            self.y_mean_ = np.average(y2, axis=0, weights=weights)
+            std = np.sqrt(np.average((y2 - self.y_mean_) ** 2, axis=0, weights=weights))
+            self.y_scale_ = np.where(std > 0, std, 1.0)
         elif (y.ndim == 1) != self._y_1d or y.reshape(len(y), -1).shape[1] != self.n_targets_:
             raise ValueError(
                 f"{owner}: y has shape {y.shape}, but the fitted model predicts "

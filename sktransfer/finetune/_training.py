@@ -7,13 +7,15 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
+from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
+from .._batches import batch_len
 from ._freeze import apply_trainable, parameter_groups
 
 
 class TransferNet(NeuralNet):
-    """A skorch ``NeuralNet`` with per-block learning rates and no per-batch host syncs.
+    """A skorch ``NeuralNet`` with per-block learning rates and no needless per-batch host syncs.
 
     ``lr`` is the head's learning rate (or a ``{"head", "backbone"}`` dict) and
     ``lr_decay`` the factor between consecutive blocks; see
@@ -52,25 +54,72 @@ class TransferNet(NeuralNet):
         self.grad_scaler_.step(self.optimizer_)  # skipped when the gradients overflowed
         self.grad_scaler_.update()
 
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The criterion's loss; with sample weights, their weighted mean over the batch."""
+        if not isinstance(y_true, dict):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        target = y_true["target"].to(y_pred.device)
+        weight = y_true["sample_weight"].to(y_pred.device)
+        return weighted_loss(self.criterion_, y_pred, target, weight)
+
     def _zero_grad_optimizer(self, set_to_none=None):
         self.optimizer_.zero_grad(set_to_none=True)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        """skorch's loop, but batch losses reach the host once per epoch, not once per batch."""
+        """skorch's loop, with each batch's loss in ``history`` as skorch records it.
+
+        On a GPU, reading a loss back waits for the device: when nothing looks at the
+        batch losses during the epoch (no progress bar, no callback of the user's),
+        they reach the host once, at the end of the epoch, instead of once per batch.
+        """
         if iterator is None:
             return
-        losses, sizes = [], []
+        eager = self._record_each_batch()
+        pending, count = [], 0
         for batch in iterator:
+            count += 1
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            losses.append(step["loss"].detach())
-            sizes.append(len(batch[1]))
+            size = batch_len(batch[1])
+            if eager:
+                self.history.record_batch(prefix + "_loss", step["loss"].item())
+                self.history.record_batch(prefix + "_batch_size", size)
+            else:
+                pending.append((step["loss"].detach(), size))
             self.notify("on_batch_end", batch=batch, training=training, **step)
-        values = torch.stack(losses).float().cpu().tolist() if losses else []
-        for row, loss, size in zip(self.history[-1]["batches"][-len(values) :], values, sizes):
-            row[prefix + "_loss"] = loss
-            row[prefix + "_batch_size"] = size
-        self.history.record(prefix + "_batch_count", len(values))
+        if pending:
+            values = torch.stack([loss for loss, _ in pending]).float().cpu().tolist()
+            for row, loss, (_, size) in zip(self.history[-1]["batches"][-len(values) :], values, pending):
+                row[prefix + "_loss"] = loss
+                row[prefix + "_batch_size"] = size
+        self.history.record(prefix + "_batch_count", count)
+
+    def _record_each_batch(self):
+        """Whether batch losses go to ``history`` as they come: on the CPU, where reading
+        them back costs nothing, or when a callback may read them during the epoch (a
+        progress bar, or any callback the estimator did not add itself)."""
+        observed = any(name not in QUIET_CALLBACKS for name, _ in self.callbacks_)
+        return observed or torch.device(self.device).type == "cpu"
+
+
+# Callbacks that read no batch loss before the epoch ends: skorch's defaults and ours.
+QUIET_CALLBACKS = frozenset(
+    {"epoch_timer", "train_loss", "valid_loss", "print_log", "lr_schedule", "unfreeze", "early_stopping"}
+)
+
+
+def weighted_loss(criterion, y_pred, target, weight):
+    """``sum(w_i * loss_i) / sum(w_i)``: integer weights act as repeated rows, zeros as
+    dropped ones. ``loss_i`` is the criterion's per-sample loss (class weights included)."""
+    reduction = criterion.reduction
+    criterion.reduction = "none"
+    try:
+        losses = criterion(y_pred, target)
+    finally:
+        criterion.reduction = reduction
+    if losses.ndim > 1:  # multilabel and multi-output: the mean over the outputs
+        losses = losses.mean(dim=tuple(range(1, losses.ndim)))
+    return (losses * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
 
 
 PROBE_PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -79,7 +128,16 @@ UNVALIDATED_PENALTY = 1e-2
 
 
 def fit_head_on_features(
-    head, features, targets, criterion, *, seed, folds=3, penalties=PROBE_PENALTIES, verbose=0
+    head,
+    features,
+    targets,
+    criterion,
+    *,
+    seed,
+    folds=3,
+    penalties=PROBE_PENALTIES,
+    sample_weight=None,
+    verbose=0,
 ):
     """Fit ``head`` alone on precomputed features: the linear probe that starts fine-tuning.
 
@@ -95,14 +153,34 @@ def fit_head_on_features(
     """
     initial = {k: v.clone() for k, v in head.state_dict().items()}
     with tqdm(desc="probe head", unit="fit", disable=not verbose) as bar:
-        penalty = _choose_penalty(head, initial, features, targets, criterion, folds, seed, penalties, bar)
+        loss = _ProbeLoss(criterion, sample_weight)
+        penalty = _choose_penalty(head, initial, features, targets, loss, folds, seed, penalties, bar)
         head.load_state_dict(initial)
-        _fit_head_lbfgs(head, features, targets, criterion, penalty)
+        _fit_head_lbfgs(head, features, targets, loss, penalty)
         bar.update()
     return penalty
 
 
-def _choose_penalty(head, initial, features, targets, criterion, folds, seed, penalties, bar):
+class _ProbeLoss:
+    """The probe's mean loss over a subset of rows (``index``), sample-weighted when given."""
+
+    def __init__(self, criterion, sample_weight):
+        self.criterion = criterion
+        self.sample_weight = sample_weight
+
+    def __call__(self, y_pred, target, index=None):
+        if self.sample_weight is None:
+            return self.criterion(y_pred, target)
+        weight = self.sample_weight if index is None else self.sample_weight[index]
+        return weighted_loss(self.criterion, y_pred, target, weight)
+
+    def total(self, y_pred, target, index):
+        """The summed loss of rows ``index`` (weights summed), to add up across folds."""
+        size = len(index) if self.sample_weight is None else float(self.sample_weight[index].sum())
+        return float(self(y_pred, target, index)) * size
+
+
+def _choose_penalty(head, initial, features, targets, loss, folds, seed, penalties, bar):
     if len(penalties) == 1:
         return penalties[0]
     if len(targets) > PROBE_CV_MAX_SAMPLES:
@@ -117,14 +195,14 @@ def _choose_penalty(head, initial, features, targets, criterion, folds, seed, pe
         for train, test in splits:
             bar.update()
             head.load_state_dict(initial)
-            _fit_head_lbfgs(head, features[train], targets[train], criterion, candidate)
+            _fit_head_lbfgs(head, features[train], targets[train], loss, candidate, index=train)
             with torch.no_grad():
-                total += float(criterion(head(features[test]), targets[test])) * len(test)
+                total += loss.total(head(features[test]), targets[test], test)
         losses.append(total)
     return penalties[int(np.argmin(losses))]
 
 
-def _fit_head_lbfgs(head, features, targets, criterion, penalty, max_iter=200):
+def _fit_head_lbfgs(head, features, targets, loss, penalty, max_iter=200, index=None):
     weights = [p for name, p in head.named_parameters() if name.endswith("weight")]
     optimizer = torch.optim.LBFGS(
         head.parameters(), lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe"
@@ -132,9 +210,9 @@ def _fit_head_lbfgs(head, features, targets, criterion, penalty, max_iter=200):
 
     def closure():
         optimizer.zero_grad(set_to_none=True)
-        loss = criterion(head(features), targets) + 0.5 * penalty * sum(w.pow(2).sum() for w in weights)
-        loss.backward()
-        return loss
+        value = loss(head(features), targets, index) + 0.5 * penalty * sum(w.pow(2).sum() for w in weights)
+        value.backward()
+        return value
 
     head.train()
     optimizer.step(closure)
@@ -191,17 +269,21 @@ class GradualUnfreezing(Callback):
 
 
 class Labelled(torch.utils.data.Dataset):
-    """``(inputs[i], targets[i])`` pairs, the form skorch trains on."""
+    """``(inputs[i], targets[i])`` pairs, the form skorch trains on; with ``weights``, the
+    target side is a dict ``{"target": ..., "sample_weight": ...}`` (see ``TransferNet.get_loss``)."""
 
-    def __init__(self, inputs, targets):
+    def __init__(self, inputs, targets, weights=None):
         self.inputs = inputs
         self.targets = targets
+        self.weights = weights
 
     def __len__(self):
         return len(self.targets)
 
     def __getitem__(self, index):
-        return self.inputs[index], self.targets[index]
+        if self.weights is None:
+            return self.inputs[index], self.targets[index]
+        return self.inputs[index], {"target": self.targets[index], "sample_weight": self.weights[index]}
 
 
 class TokenizingCollate:
@@ -213,4 +295,4 @@ class TokenizingCollate:
 
     def __call__(self, batch):
         texts, targets = zip(*batch)
-        return dict(self.tokenize(list(texts), self.max_length)), torch.stack(targets)
+        return dict(self.tokenize(list(texts), self.max_length)), default_collate(list(targets))

@@ -5,7 +5,14 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseTransferEstimator
-from ._docs import CLASSIFIER, IMAGE, estimator_doc
+from ._docs import (
+    CLASSIFIER,
+    CLASSIFIER_ATTRIBUTES,
+    IMAGE,
+    IMAGE_ATTRIBUTES,
+    REGRESSOR_ATTRIBUTES,
+    estimator_doc,
+)
 from ._inputs import ImageInputs
 from ._targets import ClassifierTargets, RegressorTargets
 
@@ -29,6 +36,7 @@ class ImageClassifier(ImageInputs, ClassifierTargets, BaseTransferEstimator):
     ...                       {"freeze": ["backbone", "last:1", "last:3", "none"]}, cv=3)
     >>> search.fit(paths, labels).best_params_  # doctest: +SKIP
 """,
+        attributes=CLASSIFIER_ATTRIBUTES + IMAGE_ATTRIBUTES,
         **IMAGE_DEFAULTS,
     )
 
@@ -100,6 +108,7 @@ class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
         """    >>> from sktransfer import ImageRegressor
     >>> ImageRegressor("efficientnet_lite0").fit(paths, ages).predict(paths)  # doctest: +SKIP
 """,
+        attributes=REGRESSOR_ATTRIBUTES + IMAGE_ATTRIBUTES,
         **IMAGE_DEFAULTS,
     )
 

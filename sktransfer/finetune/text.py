@@ -5,7 +5,7 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseTransferEstimator
-from ._docs import CLASSIFIER, TEXT, estimator_doc
+from ._docs import CLASSIFIER, CLASSIFIER_ATTRIBUTES, REGRESSOR_ATTRIBUTES, TEXT, estimator_doc
 from ._inputs import TextInputs
 from ._targets import ClassifierTargets, RegressorTargets
 
@@ -26,6 +26,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
     >>> model = TextClassifier("all-MiniLM-L6-v2").fit(reviews, sentiment)  # doctest: +SKIP
     >>> model.predict(["a gripping, funny film"])  # doctest: +SKIP
 """,
+        attributes=CLASSIFIER_ATTRIBUTES,
         **TEXT_DEFAULTS,
     )
 
@@ -95,6 +96,7 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         """    >>> from sktransfer import TextRegressor
     >>> TextRegressor("all-MiniLM-L6-v2").fit(texts, scores).predict(texts)  # doctest: +SKIP
 """,
+        attributes=REGRESSOR_ATTRIBUTES,
         **TEXT_DEFAULTS,
     )
 
