@@ -19,7 +19,8 @@ from _common import RESULTS, ants_bees, machine
 from sklearn.model_selection import StratifiedKFold
 
 from sktransfer import ImageEmbedder
-from sktransfer.finetune._training import WarmupCosine, fit_head_on_features
+from sktransfer.finetune._probe import fit_head_on_features
+from sktransfer.finetune._schedules import WarmupCosine
 
 CRITERION = torch.nn.CrossEntropyLoss(label_smoothing=0.1)  # the estimators' default loss
 RECIPES = {  # (initial head, epochs afterwards)

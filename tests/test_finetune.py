@@ -16,7 +16,7 @@ from skorch.callbacks import Callback
 import sktransfer.backbones._registry as registry
 from sktransfer import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
 from sktransfer.backbones import load_backbone
-from sktransfer.finetune._training import PROBE_PENALTIES, UNVALIDATED_PENALTY, fit_head_on_features
+from sktransfer.finetune._probe import PROBE_PENALTIES, UNVALIDATED_PENALTY, fit_head_on_features
 
 FAST = dict(max_epochs=3, batch_size=8, random_state=0)
 
@@ -655,7 +655,7 @@ def test_a_callback_reads_each_batch_loss_during_the_epoch():
 
 
 def test_batch_losses_recorded_at_epoch_end_equal_those_recorded_per_batch(monkeypatch):
-    from sktransfer.finetune._training import TransferNet
+    from sktransfer.finetune._net import TransferNet
 
     X, y = dark_bright(n=16)
     params = dict(freeze="none", max_epochs=2, batch_size=4, random_state=0, early_stopping=True)
@@ -686,3 +686,14 @@ def test_progress_bar_shows_the_running_training_loss():
     clf.set_params(callbacks=[("spy", spy)]).fit(X, y)
     assert len(spy.postfixes) == 4
     assert all(re.fullmatch(r"train_loss=\d+\.\d+", postfix) for postfix in spy.postfixes)
+
+
+def test_image_networks_run_channels_last_on_the_cpu():
+    X, y = dark_bright(n=8)
+    clf = ImageClassifier("tiny_cnn", freeze="none", max_epochs=1, batch_size=4).fit(X, y)
+    conv = clf.net_.module_.backbone.model.stem[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    seen = []
+    clf.net_.module_.backbone.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    clf.predict(X)
+    assert seen and all(x.is_contiguous(memory_format=torch.channels_last) for x in seen)

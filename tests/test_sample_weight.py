@@ -15,7 +15,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from sktransfer import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
 from sktransfer.finetune._model import Head
-from sktransfer.finetune._training import fit_head_on_features
+from sktransfer.finetune._probe import fit_head_on_features
 
 ONE_BATCH = dict(batch_size=64, max_epochs=2, head_init="random", random_state=0)
 

@@ -60,10 +60,34 @@ def load_weights_into(backbone, path):
 def from_module(module, *, name=None, data_config=None, blocks=None, default_pooling="avg"):
     """Wrap a user's own ``nn.Module`` as an image backbone.
 
-    ``module(images)`` must return a feature map ``(N, C, H, W)``, tokens ``(N, L, C)``
-    or vectors ``(N, C)``. Without ``data_config`` the images are preprocessed the
-    ImageNet way at 224 px. ``blocks`` (a list of child names, input side first)
-    defaults to the module's top-level children.
+    Parameters
+    ----------
+    module : nn.Module
+        ``module(images)`` takes a float batch ``(N, 3, H, W)`` scaled by the data
+        config's mean/std and returns a feature map ``(N, C, H, W)``, tokens
+        ``(N, L, C)`` or vectors ``(N, C)``.
+    name : str, default=None
+        The name shown in messages and the cache; the module's class name by default.
+    data_config : DataConfig, default=None
+        Its preprocessing; None: the ImageNet way at 224 px.
+    blocks : list of str, default=None
+        Child-module names, input side first, that ``freeze="last:K"`` and ``layers``
+        count; None: the module's top-level children that have parameters.
+    default_pooling : {"avg", "max", "avg+max", "cls"}, default="avg"
+        The pooling that ``pooling="auto"`` means.
+
+    Returns
+    -------
+    backbone : ImageBackbone
+        Usable as the ``backbone`` of any image embedder or estimator.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktransfer import ImageEmbedder
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
+    >>> ImageEmbedder(from_module(net, name="mine")).fit([]).n_features_out_  # doctest: +SKIP
+    8
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"backbone must be a name or an nn.Module, got {type(module).__name__}.")

@@ -32,9 +32,32 @@ _REGISTRY = {}
 
 
 def register_backbone(name, loader, *, modality, source, description="", is_offline=None):
-    """Register ``loader(weights) -> Backbone`` under ``name``.
+    """Register a backbone under ``name``, so every embedder and estimator accepts the name.
 
-    ``is_offline()`` says whether its default weights load without internet access.
+    Parameters
+    ----------
+    name : str
+        What users pass as ``backbone``.
+    loader : callable
+        ``loader(weights) -> Backbone``; ``weights`` is ``"default"`` (pretrained), None
+        (random initialisation) or a user's value (a path, a weight name).
+    modality : {"image", "text"}
+        What the backbone reads.
+    source : str
+        Where it comes from ("torchvision", "timm", "bundled", ...), shown by
+        :func:`list_backbones`.
+    description : str, default=""
+        One line for :func:`list_backbones`.
+    is_offline : callable, default=None
+        ``is_offline() -> bool``: whether the default weights load without internet
+        access; None means they do not.
+
+    Examples
+    --------
+    >>> from sktransfer.backbones import from_module, register_backbone
+    >>> register_backbone(
+    ...     "my_cnn", lambda weights: from_module(build_my_cnn()), modality="image", source="local"
+    ... )  # doctest: +SKIP
     """
     _REGISTRY[name] = BackboneSpec(name, modality, source, loader, description, is_offline or (lambda: False))
 

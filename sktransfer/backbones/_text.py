@@ -24,10 +24,10 @@ class TextBackbone(Backbone):
 
     modality = "text"
 
-    def __init__(self, model, tokenizer, *, normalize=False, max_length=512, **kwargs):
+    def __init__(self, model, tokenizer, *, unit_norm=False, max_length=512, **kwargs):
         super().__init__(model, **kwargs)
         self.tokenizer = tokenizer
-        self.normalize = normalize
+        self.unit_norm = unit_norm  # the model's own embeddings are L2-normalised
         self.max_length = max_length
         self.position_limit = _position_limit(model, tokenizer)
 
@@ -131,7 +131,7 @@ def _wrap(model, tokenizer, settings, name):
         name=name,
         blocks=encoder_blocks(model),
         default_pooling=settings["pooling"],
-        normalize=settings["normalize"],
+        unit_norm=settings["unit_norm"],
         max_length=settings["max_length"] or min(getattr(tokenizer, "model_max_length", 512), 512),
     )
 
@@ -164,7 +164,7 @@ def _hub_folder(repo_id):
 
 def _sentence_transformers_settings(folder):
     """Pooling, normalisation, max length and encoder sub-folder of a model folder."""
-    settings = {"encoder_path": "", "pooling": "avg", "normalize": False, "max_length": None}
+    settings = {"encoder_path": "", "pooling": "avg", "unit_norm": False, "max_length": None}
     modules_file = folder / "modules.json"
     if not modules_file.is_file():
         return settings
@@ -177,7 +177,7 @@ def _sentence_transformers_settings(folder):
             config = json.loads((folder / module["path"] / "config.json").read_text())
             settings["pooling"] = _pooling_from_config(config)
         elif kind.endswith("Normalize"):
-            settings["normalize"] = True
+            settings["unit_norm"] = True
     st_config = folder / settings["encoder_path"] / "sentence_bert_config.json"
     if st_config.is_file():
         settings["max_length"] = json.loads(st_config.read_text()).get("max_seq_length")

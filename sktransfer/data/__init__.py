@@ -8,8 +8,8 @@ from ._images import (
     eval_transform,
     image_batches,
     image_inputs,
-    normalize,
     read_image,
+    scale_pixels,
     to_model_input,
 )
 from ._loader import loader_options
@@ -25,8 +25,8 @@ __all__ = [
     "image_inputs",
     "load_image_folder",
     "loader_options",
-    "normalize",
     "read_image",
+    "scale_pixels",
     "subset",
     "text_batches",
     "text_inputs",

@@ -194,7 +194,7 @@ def read_image(item, index):
 def eval_transform(data_config):
     """PIL image -> uint8 tensor (C, H, W): resize the short side, then centre-crop.
 
-    Scaling to float and mean/std happen on the device, batched (see :func:`normalize`).
+    Scaling to float and mean/std happen on the device, batched (see :func:`scale_pixels`).
     It also takes uint8 ``(3, H, W)`` tensors (see :func:`accepts_tensors`).
     """
     return tensor_friendly(
@@ -231,7 +231,7 @@ def _array_as_tensor(item, index):
     return torch.from_numpy(item).permute(2, 0, 1)
 
 
-def normalize(batch, data_config):
+def scale_pixels(batch, data_config):
     """uint8 ``(N, C, H, W)`` -> float, scaled by ``mean``/``std``, on the batch's device."""
     mean = torch.tensor(data_config.mean, device=batch.device).view(1, -1, 1, 1) * 255
     std = torch.tensor(data_config.std, device=batch.device).view(1, -1, 1, 1) * 255
@@ -245,7 +245,7 @@ def to_model_input(batch, data_config, device):
     memory format convolutions run fastest in on that device (channels-last on CPUs and
     CUDA GPUs, see :func:`sktransfer._device.image_memory_format`).
     """
-    x = normalize(batch.to(device, non_blocking=True), data_config)
+    x = scale_pixels(batch.to(device, non_blocking=True), data_config)
     return x.contiguous(memory_format=image_memory_format(device))
 
 

@@ -19,6 +19,24 @@ from ..backbones import backbone_modality, load_backbone
 from ..data import subset
 from ._cache import backbone_digest, open_cache
 
+# The fitted attributes both embedders share, for their docstrings.
+ATTRIBUTES = """
+    Attributes
+    ----------
+    backbone_ : Backbone
+        The loaded network (frozen, eval mode).
+    pooling_ : str
+        The pooling in force (``"auto"`` resolved).
+    normalize_ : bool
+        Whether the output rows are L2-normalised (``"auto"`` resolved).
+    layers_ : list of int or None
+        The block indices whose outputs are pooled; None for the final features.
+    device_ : torch.device
+        Where the backbone runs.
+    n_features_out_ : int
+        Number of output features.
+"""
+
 
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class: a frozen backbone that turns inputs into a float32 feature matrix.
@@ -71,7 +89,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._setup(backbone)
         self.pooling_ = backbone.default_pooling if self.pooling == "auto" else self.pooling
         self.normalize_ = (
-            getattr(backbone, "normalize", False) if self.normalize == "auto" else self.normalize
+            getattr(backbone, "unit_norm", False) if self.normalize == "auto" else self.normalize
         )
         self.layers_ = self._resolve_layers(backbone)
         self._move_to(resolve_device(self.device))

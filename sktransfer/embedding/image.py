@@ -10,11 +10,12 @@ from sklearn.utils.validation import check_is_fitted
 from .._batches import run_batches
 from .._device import autocast, place_image_model, resolve_device, resolve_precision
 from ..data import eval_transform, image_batches, image_inputs, to_model_input
-from ._base import BaseEmbedder
+from ._base import ATTRIBUTES, BaseEmbedder
 
 
 class ImageEmbedder(BaseEmbedder):
-    """Turn images into feature vectors with a pretrained, frozen network.
+    __doc__ = (
+        """Turn images into feature vectors with a pretrained, frozen network.
 
     Parameters
     ----------
@@ -53,17 +54,10 @@ class ImageEmbedder(BaseEmbedder):
         recomputes. Safe to share between processes. See ``docs/cache.md``.
     verbose : int, default=0
         Show a progress bar while transforming.
-
-    Attributes
-    ----------
-    backbone_ : Backbone
-        The loaded network (frozen, eval mode).
-    data_config_ : DataConfig
+"""
+        + ATTRIBUTES
+        + """    data_config_ : DataConfig
         The preprocessing in force: input size, resize, interpolation, mean/std.
-    pooling_, normalize_, layers_, device_ :
-        The resolved settings.
-    n_features_out_ : int
-        Number of output features.
 
     Examples
     --------
@@ -73,6 +67,7 @@ class ImageEmbedder(BaseEmbedder):
     >>> model = make_pipeline(ImageEmbedder("efficientnet_lite0"), LogisticRegression())
     >>> model.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
     """
+    )
 
     _modality = "image"
     _parameter_constraints = {

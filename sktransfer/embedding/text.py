@@ -5,11 +5,12 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval
 
 from ..data import text_batches, text_inputs
-from ._base import BaseEmbedder
+from ._base import ATTRIBUTES, BaseEmbedder
 
 
 class TextEmbedder(BaseEmbedder):
-    """Turn texts into feature vectors with a pretrained, frozen encoder.
+    __doc__ = (
+        """Turn texts into feature vectors with a pretrained, frozen encoder.
 
     Parameters
     ----------
@@ -45,7 +46,9 @@ class TextEmbedder(BaseEmbedder):
         recomputes. Safe to share between processes. See ``docs/cache.md``.
     verbose : int, default=0
         Show a progress bar while transforming.
-
+"""
+        + ATTRIBUTES
+        + """
     Notes
     -----
     Texts are batched by length (longest first), as ``SentenceTransformer.encode``
@@ -59,6 +62,7 @@ class TextEmbedder(BaseEmbedder):
     >>> model = make_pipeline(TextEmbedder("all-MiniLM-L6-v2"), LogisticRegression())
     >>> model.fit(texts, labels).predict(["a gripping, funny film"])  # doctest: +SKIP
     """
+    )
 
     _modality = "text"
     _parameter_constraints = {

@@ -26,9 +26,12 @@ from .._pooling import POOLINGS
 from .._validation import check_option
 from ..backbones import load_backbone
 from ..data import loader_options, subset
+from ._datasets import Labelled
 from ._freeze import apply_trainable, is_freeze_spec, resolve_trainable, trainable_parameter_names
 from ._model import Head, TransferModel
-from ._training import GradualUnfreezing, Labelled, TransferNet, WarmupCosine, fit_head_on_features
+from ._net import TransferNet
+from ._probe import fit_head_on_features
+from ._schedules import GradualUnfreezing, WarmupCosine
 
 
 class BaseTransferEstimator(BaseEstimator):
@@ -229,7 +232,7 @@ class BaseTransferEstimator(BaseEstimator):
         model.eval()
         with torch.inference_mode():
             width = model.features(self._sample_input(backbone)).shape[1]
-        head = Head(width, self._n_outputs(), normalize_input=getattr(backbone, "normalize", False))
+        head = Head(width, self._n_outputs(), unit_norm_input=getattr(backbone, "unit_norm", False))
         model.head = head
         return model
 

@@ -5,7 +5,7 @@ import torch
 from ..data import eval_transform, image_batches, image_inputs, subset, text_batches, text_inputs
 from ..data._augment import train_transform
 from ..data._images import ImageDataset
-from ._training import TokenizingCollate
+from ._datasets import TokenizingCollate
 
 
 def finetune_size(backbone):

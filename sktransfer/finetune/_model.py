@@ -15,14 +15,14 @@ class Head(nn.Module):
     """Pooled features -> outputs. Optionally L2-normalises and rescales its input first
     (what sentence-transformers models expect: their embeddings live on the unit sphere)."""
 
-    def __init__(self, in_features, out_features, *, normalize_input=False, scale=20.0):
+    def __init__(self, in_features, out_features, *, unit_norm_input=False, scale=20.0):
         super().__init__()
-        self.normalize_input = normalize_input
+        self.unit_norm_input = unit_norm_input
         self.scale = scale
         self.linear = nn.Linear(in_features, out_features)
 
     def forward(self, features):
-        if self.normalize_input:
+        if self.unit_norm_input:
             features = nn.functional.normalize(features, dim=1) * self.scale
         return self.linear(features)
 

@@ -1,0 +1,121 @@
+"""The probe head: the new head fitted alone on frozen features, before fine-tuning (LP-FT)."""
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._net import weighted_loss
+
+PROBE_PENALTIES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+PROBE_CV_MAX_SAMPLES = 10_000
+UNVALIDATED_PENALTY = 1e-2
+
+
+def fit_head_on_features(
+    head,
+    features,
+    targets,
+    criterion,
+    *,
+    seed,
+    folds=3,
+    penalties=PROBE_PENALTIES,
+    sample_weight=None,
+    verbose=0,
+):
+    """Fit ``head`` alone on precomputed features: the linear probe that starts fine-tuning.
+
+    The head's weights get an L2 penalty (``penalty / 2 * ||W||^2`` added to the mean
+    loss) whose strength is chosen from ``penalties`` by ``folds``-fold cross-validation
+    of the loss on these features, as ``LogisticRegressionCV`` does; the head is then
+    fitted on all of them with L-BFGS. Returns the chosen penalty.
+
+    Starting fine-tuning from a fitted head, the first backbone updates follow useful
+    gradients instead of a random head's, which distorts pretrained features less
+    (LP-FT, Kumar et al., 2022); a head trained alone starts where a careful linear
+    probe ends.
+    """
+    initial = {k: v.clone() for k, v in head.state_dict().items()}
+    with tqdm(desc="probe head", unit="fit", disable=not verbose) as bar:
+        loss = _ProbeLoss(criterion, sample_weight)
+        penalty = _choose_penalty(head, initial, features, targets, loss, folds, seed, penalties, bar)
+        head.load_state_dict(initial)
+        _fit_head_lbfgs(head, features, targets, loss, penalty)
+        bar.update()
+    return penalty
+
+
+class _ProbeLoss:
+    """The probe's mean loss over a subset of rows (``index``), sample-weighted when given."""
+
+    def __init__(self, criterion, sample_weight):
+        self.criterion = criterion
+        self.sample_weight = sample_weight
+
+    def __call__(self, y_pred, target, index=None):
+        if self.sample_weight is None:
+            return self.criterion(y_pred, target)
+        weight = self.sample_weight if index is None else self.sample_weight[index]
+        return weighted_loss(self.criterion, y_pred, target, weight)
+
+    def total(self, y_pred, target, index):
+        """The summed loss of rows ``index`` (weights summed), to add up across folds."""
+        size = len(index) if self.sample_weight is None else float(self.sample_weight[index].sum())
+        return float(self(y_pred, target, index)) * size
+
+
+def _choose_penalty(head, initial, features, targets, loss, folds, seed, penalties, bar):
+    if len(penalties) == 1:
+        return penalties[0]
+    if len(targets) > PROBE_CV_MAX_SAMPLES:
+        return min(penalties)  # little regularisation is needed, and the search would cost the most
+    splits = _probe_splits(targets, folds, seed)
+    if not splits:
+        return UNVALIDATED_PENALTY  # too few samples per class to validate anything
+    losses = []
+    bar.total = len(penalties) * len(splits) + 1
+    for candidate in penalties:
+        total = 0.0
+        for train, test in splits:
+            bar.update()
+            head.load_state_dict(initial)
+            _fit_head_lbfgs(head, features[train], targets[train], loss, candidate, index=train)
+            with torch.no_grad():
+                total += loss.total(head(features[test]), targets[test], test)
+        losses.append(total)
+    return penalties[int(np.argmin(losses))]
+
+
+def _fit_head_lbfgs(head, features, targets, loss, penalty, max_iter=200, index=None):
+    weights = [p for name, p in head.named_parameters() if name.endswith("weight")]
+    optimizer = torch.optim.LBFGS(
+        head.parameters(), lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe"
+    )
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        value = loss(head(features), targets, index) + 0.5 * penalty * sum(w.pow(2).sum() for w in weights)
+        value.backward()
+        return value
+
+    head.train()
+    optimizer.step(closure)
+
+
+def _probe_splits(targets, folds, seed):
+    """Cross-validation folds (index tensors on the targets' device): stratified for class
+    indices, plain k-fold otherwise; none when a class has fewer than ``folds`` samples."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    y = targets.cpu().numpy()
+    index = np.zeros(len(y))
+    if y.ndim == 1 and y.dtype.kind in "iu":
+        if np.bincount(y)[np.unique(y)].min() < folds:
+            return []
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed).split(index, y)
+    elif len(y) < 2 * folds:
+        return []
+    else:
+        splitter = KFold(folds, shuffle=True, random_state=seed).split(index)
+    device = targets.device
+    return [(torch.as_tensor(a, device=device), torch.as_tensor(b, device=device)) for a, b in splitter]

@@ -1,0 +1,38 @@
+"""What changes during a fit: the learning-rate schedule and gradual unfreezing."""
+
+import math
+
+from skorch.callbacks import Callback
+
+from ._freeze import apply_trainable
+
+
+class WarmupCosine:
+    """Learning-rate factor: linear warm-up over the first ``warmup`` fraction of steps, then
+    cosine decay to zero. A class (not a lambda) so that fitted estimators pickle."""
+
+    def __init__(self, total_steps, warmup=0.1):
+        self.total_steps = max(1, total_steps)
+        self.warmup_steps = max(1, int(round(warmup * self.total_steps)))
+
+    def __call__(self, step):
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+class GradualUnfreezing(Callback):
+    """At the start of epoch ``e`` of each fit, train the parameters ``schedule[e]`` names
+    (a resolved freeze spec: see :func:`~sktransfer.finetune._freeze.resolve_trainable`)."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_epoch_ = len(net.history)
+
+    def on_epoch_begin(self, net, **kwargs):
+        epoch = len(net.history) - 1 - self.first_epoch_
+        if epoch in self.schedule:
+            apply_trainable(net.module_, self.schedule[epoch])
