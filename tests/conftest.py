@@ -8,6 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("SKTRANSFER_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -45,3 +46,14 @@ def image_files(tmp_path):
         Image.fromarray(array).save(path)
         paths.append(str(path))
     return paths, arrays
+
+
+def out_of_memory_above(limit, sizes):
+    """A forward pre-hook that records batch sizes and fails like a full GPU above ``limit``."""
+
+    def hook(module, args):
+        sizes.append(args[0].shape[0])
+        if args[0].shape[0] > limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    return hook

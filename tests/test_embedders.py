@@ -14,7 +14,7 @@ from sktransfer import ImageEmbedder, TextEmbedder
 from sktransfer.data import _images
 from sktransfer.exceptions import DeviceUnavailableError, InvalidInputError
 
-from .conftest import random_images
+from .conftest import out_of_memory_above, random_images
 
 TEXTS = ["a short one", "a considerably longer sentence than the others", "mid length text", "x"]
 
@@ -140,13 +140,7 @@ def test_out_of_memory_batches_are_retried_in_halves():
     embedder = ImageEmbedder("tiny_cnn", batch_size=8).fit(X)
     expected = embedder.transform(X)
     sizes = []
-
-    def fail_when_large(module, args):
-        sizes.append(args[0].shape[0])
-        if args[0].shape[0] > 2:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-
-    embedder.backbone_.register_forward_pre_hook(fail_when_large)
+    embedder.backbone_.register_forward_pre_hook(out_of_memory_above(2, sizes))
     with pytest.warns(RuntimeWarning) as record:
         got = embedder.transform(X)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

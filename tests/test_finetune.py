@@ -18,6 +18,8 @@ from sktransfer import ImageClassifier, ImageRegressor, TextClassifier, TextRegr
 from sktransfer.backbones import load_backbone
 from sktransfer.finetune._probe import PROBE_PENALTIES, UNVALIDATED_PENALTY, fit_head_on_features
 
+from .conftest import out_of_memory_above
+
 FAST = dict(max_epochs=3, batch_size=8, random_state=0)
 
 
@@ -608,13 +610,7 @@ def test_predict_retries_out_of_memory_batches_in_halves():
     clf = ImageClassifier("tiny_cnn", batch_size=8, max_epochs=1, random_state=0).fit(X, y)
     expected = clf.predict_proba(X)
     sizes = []
-
-    def fail_when_large(module, args):
-        sizes.append(args[0].shape[0])
-        if args[0].shape[0] > 2:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-
-    handle = clf.net_.module_.backbone.register_forward_pre_hook(fail_when_large)
+    handle = clf.net_.module_.backbone.register_forward_pre_hook(out_of_memory_above(2, sizes))
     with pytest.warns(RuntimeWarning) as record:
         got = clf.predict_proba(X)
     handle.remove()
@@ -635,19 +631,24 @@ def test_verbose_shows_progress_for_features_probe_and_predict(capsys):
     assert "frozen features" in err and "probe head" in err and "predicting" in err
 
 
-class _ReadsBatchLoss(Callback):
+class _Spy(Callback):
+    """Records ``read(net)`` at the end of each training batch, as a user's callback would."""
+
+    def __init__(self, read):
+        self.read = read
+
     def initialize(self):
         self.seen = []
         return self
 
     def on_batch_end(self, net, training=False, **kwargs):
         if training:
-            self.seen.append(net.history[-1, "batches", -1, "train_loss"])
+            self.seen.append(self.read(net))
 
 
 def test_a_callback_reads_each_batch_loss_during_the_epoch():
     X, y = dark_bright(n=16)
-    spy = _ReadsBatchLoss()
+    spy = _Spy(lambda net: net.history[-1, "batches", -1, "train_loss"])
     clf = ImageClassifier("tiny_cnn", freeze="none", max_epochs=2, batch_size=4, callbacks=[("spy", spy)])
     clf.fit(X, y)
     assert len(spy.seen) == 8 and all(isinstance(v, float) and np.isfinite(v) for v in spy.seen)
@@ -669,23 +670,13 @@ def test_batch_losses_recorded_at_epoch_end_equal_those_recorded_per_batch(monke
     )
 
 
-class _ReadsProgressBar(Callback):
-    def initialize(self):
-        self.postfixes = []
-        return self
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        if training:
-            self.postfixes.append(dict(net.callbacks_)["progress_bar"].pbar_.postfix)
-
-
 def test_progress_bar_shows_the_running_training_loss():
     X, y = dark_bright(n=16)
-    spy = _ReadsProgressBar()
+    spy = _Spy(lambda net: dict(net.callbacks_)["progress_bar"].pbar_.postfix)
     clf = ImageClassifier("tiny_cnn", freeze="none", max_epochs=1, batch_size=4, verbose=2)
     clf.set_params(callbacks=[("spy", spy)]).fit(X, y)
-    assert len(spy.postfixes) == 4
-    assert all(re.fullmatch(r"train_loss=\d+\.\d+", postfix) for postfix in spy.postfixes)
+    assert len(spy.seen) == 4
+    assert all(re.fullmatch(r"train_loss=\d+\.\d+", postfix) for postfix in spy.seen)
 
 
 def test_image_networks_run_channels_last_on_the_cpu():
