@@ -11,6 +11,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ._vector import register as register_vector_modality  # noqa: E402
+
+register_vector_modality()
+
 DATA_DIR = Path(os.environ.get("SKTRANSFER_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 

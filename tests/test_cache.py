@@ -18,6 +18,8 @@ from sktransfer import ImageEmbedder, TextEmbedder
 from sktransfer.embedding._cache import input_digest
 from sktransfer.exceptions import ImageReadError
 
+from ._vector import VectorImageEmbedder
+
 TEXTS = ["a gripping, funny film", "dull", "null", "", "ünïcödé ✓", "a gripping, funny film!"]
 
 
@@ -318,7 +320,7 @@ def test_an_unwritable_cache_warns_and_still_embeds(images, tmp_path):
 
 def test_vector_backbone_with_cache(tmp_path):
     X = np.random.default_rng(3).normal(size=(10, 5)).astype(np.float32)
-    embedder = ImageEmbedder("tiny_vector_mlp", device="cpu", cache=tmp_path).fit(X)
+    embedder = VectorImageEmbedder("tiny_vector_mlp", device="cpu", cache=tmp_path).fit(X)
     first = embedder.transform(X)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -4,9 +4,10 @@ Images and texts are not 2-D float arrays, so for an image or text backbone
 ``parametrize_with_checks`` would silently skip every check (the estimators
 truthfully declare ``two_d_array=False``). Two measures keep the checks honest:
 
-1. each embedder also runs the full check suite with the ``tiny_vector_mlp``
-   backbone, which takes 2-D numeric arrays and goes through the same ``fit``,
-   batching, pooling, pickling and ``set_output`` code;
+1. each embedder also runs the full check suite on the vector modality of
+   ``tests/_vector.py`` (the ``tiny_vector_mlp`` backbone and its adapter), which
+   takes 2-D numeric arrays and goes through the same ``fit``, batching, pooling,
+   pickling and ``set_output`` code;
 2. the checks that only need the API (parameters, cloning, repr, tags, parameter
    validation) run one by one on the real image and text configurations.
 
@@ -26,7 +27,9 @@ from sktransfer import (
     TextRegressor,
 )
 
-VECTOR_ESTIMATORS = [ImageEmbedder("tiny_vector_mlp"), TextEmbedder("tiny_vector_mlp")]
+from ._vector import VectorImageEmbedder, VectorTextEmbedder  # noqa: E402
+
+VECTOR_ESTIMATORS = [VectorImageEmbedder("tiny_vector_mlp"), VectorTextEmbedder("tiny_vector_mlp")]
 
 
 # Every check passes on the vector configuration: no expected failures to list.

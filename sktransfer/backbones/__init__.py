@@ -7,7 +7,7 @@
 import importlib.util
 import os
 
-from ._base import Backbone, Block, DataConfig, ImageBackbone, VectorBackbone
+from ._base import Backbone, Block, DataConfig, ImageBackbone
 from ._bundled import load_efficientnet_lite0
 from ._local import from_module, load_state_dict_file
 from ._registry import (
@@ -18,7 +18,7 @@ from ._registry import (
     register_backbone,
 )
 from ._text import TextBackbone, load_text
-from ._tiny import load_tiny_cnn, load_tiny_text, load_tiny_vector_mlp
+from ._tiny import load_tiny_cnn, load_tiny_text
 
 __all__ = [
     "Backbone",
@@ -27,7 +27,6 @@ __all__ = [
     "DataConfig",
     "ImageBackbone",
     "TextBackbone",
-    "VectorBackbone",
     "backbone_modality",
     "from_module",
     "list_backbones",
@@ -126,13 +125,5 @@ register_backbone(
     modality="text",
     source="test",
     description="2-layer random byte-level encoder, for tests",
-    is_offline=lambda: True,
-)
-register_backbone(
-    "tiny_vector_mlp",
-    load_tiny_vector_mlp,
-    modality="vector",
-    source="test",
-    description="fixed random MLP over numeric vectors, for estimator checks",
     is_offline=lambda: True,
 )

@@ -13,7 +13,6 @@ output of the last path is the block's output (for intermediate features).
 import math
 from dataclasses import dataclass, field, replace
 
-import torch
 from torch import nn
 
 from ._features import FEATURE_FUNCTIONS
@@ -128,35 +127,3 @@ class ImageBackbone(Backbone):
         if self.classifier_path is None:
             raise ValueError(f"Backbone {self.name!r} has no pretrained classifier head.")
         return self.model(images)  # the whole pretrained network ends in its classifier
-
-
-class VectorBackbone(Backbone):
-    """A small fixed random MLP over numeric vectors.
-
-    It exists so that scikit-learn's estimator checks, which feed 2-D float arrays,
-    exercise the embedders for real; see ``tests/test_common.py``. Its weights
-    depend only on the number of input features and ``seed``.
-    """
-
-    modality = "vector"
-
-    def __init__(self, n_outputs=8, seed=0):
-        super().__init__(nn.Identity(), name="tiny_vector_mlp", blocks=[], default_pooling="avg")
-        self.n_outputs = n_outputs
-        self.seed = seed
-        self.layer = None
-
-    def build(self, n_features_in):
-        generator = torch.Generator().manual_seed(self.seed)
-        layer = nn.Linear(n_features_in, self.n_outputs)
-        with torch.no_grad():
-            layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator))
-            layer.weight.mul_(n_features_in**-0.5)
-            layer.bias.zero_()
-        self.layer = layer
-        self.model = nn.Sequential(layer, nn.Tanh())
-        self.blocks = [Block("linear", ["0"]), Block("activation", ["1"])]
-        return self
-
-    def forward(self, x):
-        return self.model(x)

@@ -78,7 +78,7 @@ def list_backbones(modality=None, offline=None):
 
     Parameters
     ----------
-    modality : {"image", "text", "vector"}, default=None
+    modality : {"image", "text"}, default=None
         Keep only backbones of this kind.
     offline : bool, default=None
         Keep only those whose default weights do (True) or do not (False) load
@@ -140,7 +140,7 @@ def load_backbone(backbone, weights="default", modality=None):
     # caller's global RNG: seed a forked generator so repeated fits build identical networks.
     with seeded_rng(0):
         loaded = _load(backbone, weights, modality)
-    if modality is not None and loaded.modality not in (modality, "vector"):
+    if modality is not None and loaded.modality != modality:
         fix = {"text": "TextEmbedder or TextClassifier", "image": "ImageEmbedder or ImageClassifier"}
         raise InvalidParameterError(
             f"backbone={_describe(backbone)} is {_a(loaded.modality)} backbone, but {_a(modality)} "

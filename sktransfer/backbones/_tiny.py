@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .._device import seeded_rng
-from ._base import Block, DataConfig, ImageBackbone, VectorBackbone
+from ._base import Block, DataConfig, ImageBackbone
 from ._text import TextBackbone, encoder_blocks
 
 
@@ -94,7 +94,3 @@ def load_tiny_text(weights):
 
         return load_weights_into(backbone, weights)
     return backbone
-
-
-def load_tiny_vector_mlp(weights):
-    return VectorBackbone()

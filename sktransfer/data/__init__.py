@@ -1,5 +1,6 @@
 """Input adapters shared by the embedders and the fine-tuning estimators."""
 
+from ._adapters import ImageAdapter, TextAdapter, adapter_class, adapter_for, register_adapter
 from ._decode import DECODING_VERSION
 from ._folder import load_image_folder
 from ._images import (
@@ -17,6 +18,11 @@ from ._subset import subset
 from ._text import text_batches, text_inputs
 
 __all__ = [
+    "ImageAdapter",
+    "TextAdapter",
+    "adapter_class",
+    "adapter_for",
+    "register_adapter",
     "DECODING_VERSION",
     "IMAGE_EXTENSIONS",
     "ImageDataset",

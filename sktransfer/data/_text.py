@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from torch.utils.data import default_collate
 
 from ..exceptions import InvalidInputError
 from ._loader import loader_options
@@ -74,3 +75,15 @@ class _TokenizedChunks(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         return dict(self.tokenize([self.texts[i] for i in self.chunks[index]], self.max_length))
+
+
+class TextCollate:
+    """Collate ``(text, target)`` pairs into ``(token dict, targets)``, padding per batch."""
+
+    def __init__(self, tokenize, max_length):
+        self.tokenize = tokenize
+        self.max_length = max_length
+
+    def __call__(self, batch):
+        texts, targets = zip(*batch)
+        return dict(self.tokenize(list(texts), self.max_length)), default_collate(list(targets))

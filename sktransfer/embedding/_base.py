@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._batches import run_batches
@@ -16,7 +16,7 @@ from .._device import PRECISIONS, autocast, fast_kernels, resolve_device, resolv
 from .._pooling import POOLINGS, pool
 from .._validation import check_option, did_you_mean
 from ..backbones import backbone_modality, load_backbone
-from ..data import subset
+from ..data import adapter_class, adapter_for, subset
 from ._cache import backbone_digest, open_cache
 
 # The fitted attributes both embedders share, for their docstrings.
@@ -41,9 +41,9 @@ ATTRIBUTES = """
 class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class: a frozen backbone that turns inputs into a float32 feature matrix.
 
-    Subclasses set ``_modality`` and implement ``_check_inputs``, ``_batches``
-    (yield ``(indices, inputs)``) and ``_forward`` (inputs -> list of
-    ``(features, mask)`` to pool).
+    Subclasses set ``_modality`` and may derive per-modality state from the loaded
+    backbone in ``_setup``; everything about the inputs goes through the modality's
+    adapter (:mod:`sktransfer.data`).
     """
 
     _modality = None
@@ -80,21 +80,18 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         check_option(type(self).__name__, "precision", self.precision, PRECISIONS)
         self._validate_params()
         backbone = load_backbone(self.backbone, self.weights, modality=self._modality)
-        if backbone.modality == "vector":
-            X = validate_data(self, X, dtype=np.float32)
-            backbone.build(self.n_features_in_)
-        else:
-            self._check_inputs(X)
-        self.backbone_ = backbone.eval().requires_grad_(False)
         self._setup(backbone)
+        adapter = adapter_for(self, backbone)
+        adapter.check(X, type(self).__name__, self, reset=True)
+        self.backbone_ = backbone.eval().requires_grad_(False)
         self.pooling_ = backbone.default_pooling if self.pooling == "auto" else self.pooling
         self.normalize_ = (
             getattr(backbone, "unit_norm", False) if self.normalize == "auto" else self.normalize
         )
         self.layers_ = self._resolve_layers(backbone)
-        self._move_to(resolve_device(self.device))
+        self._move_to(resolve_device(self.device), adapter)
         try:
-            sample = self._embed(self._sample_input())
+            sample = self._embed(adapter, adapter.sample())
         except ValueError as exc:  # e.g. pooling='cls' on a CNN
             raise InvalidParameterError(f"{type(self).__name__}: {exc}") from None
         self.n_features_out_ = sample.shape[1]
@@ -114,11 +111,9 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         features : ndarray of shape (n_samples, n_features_out_), dtype float32
         """
         check_is_fitted(self, "backbone_")
-        if self.backbone_.modality == "vector":
-            X = validate_data(self, X, dtype=np.float32, reset=False)
-        else:
-            X = self._check_inputs(X)
-        self._move_to(resolve_device(self.device))
+        adapter = adapter_for(self, self.backbone_)  # from the current parameters (max_length...)
+        X = adapter.check(X, type(self).__name__, self, reset=False)
+        self._move_to(resolve_device(self.device), adapter)
         out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
         cache = open_cache(self, X)  # None without cache=
         todo = np.arange(len(X)) if cache is None else cache.load(out)  # load fills in the hits
@@ -130,8 +125,8 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         with fast_kernels(self.device_):
             run_batches(
-                self._embed,
-                self._batches(subset(X, todo), todo) if len(todo) else (),  # only the misses
+                lambda inputs: self._embed(adapter, inputs),
+                self._batches(adapter, subset(X, todo), todo) if len(todo) else (),  # only the misses
                 total=len(X),
                 initial=len(X) - len(todo),
                 store=store,
@@ -141,26 +136,26 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             )
         return out
 
-    def _embed(self, inputs):
+    def _embed(self, adapter, inputs):
         dtype = resolve_precision(self.device_, self.precision)
         with torch.inference_mode(), autocast(self.device_, dtype):
-            outputs = self._forward_blocks(inputs)
+            outputs = self._forward_blocks(adapter, adapter.to_device(inputs, self.device_))
             pooled = torch.cat([pool(f, self.pooling_, mask) for f, mask in outputs], dim=1).float()
             if self.normalize_:
                 pooled = torch.nn.functional.normalize(pooled, dim=1)
         return pooled.cpu().numpy()
 
-    def _forward_blocks(self, inputs):
+    def _forward_blocks(self, adapter, inputs):
         """Run the backbone; return ``[(features, mask)]`` for the final output or each layer."""
         if self.layers_ is None:
-            return [self._forward(inputs)]
+            return [adapter.forward(self.backbone_, inputs)]
         captured = {}
         handles = []
         for block in self.layers_:
             module = self.backbone_.block_output_module(self.backbone_.blocks[block])
             handles.append(module.register_forward_hook(_capture(captured, block)))
         try:
-            _, mask = self._forward(inputs)
+            _, mask = adapter.forward(self.backbone_, inputs)
         finally:
             for handle in handles:
                 handle.remove()
@@ -189,33 +184,22 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 )
         return resolved
 
-    def _move_to(self, device):
+    def _move_to(self, device, adapter):
         self.device_ = device
-        current = next(self.backbone_.parameters(), None)
-        if current is not None and current.device != device:
-            self.backbone_.to(device)
+        adapter.place(self.backbone_, device)
 
     def _setup(self, backbone):
         """Per-modality state derived from the loaded backbone (preprocessing...)."""
 
-    def _batches(self, X, positions=None):
-        """Yield ``(indices into X, inputs)``; ``positions`` name the samples in errors."""
-        if self.backbone_.modality != "vector":
-            yield from self._input_batches(X, positions)
-            return
-        for start in range(0, len(X), self.batch_size):
-            stop = min(start + self.batch_size, len(X))
-            yield np.arange(start, stop), torch.from_numpy(X[start:stop])
-
-    def _forward(self, inputs):
-        if self.backbone_.modality == "vector":
-            return self.backbone_(inputs.to(self.device_)), None
-        return self._input_forward(inputs)
-
-    def _sample_input(self):
-        if self.backbone_.modality == "vector":
-            return torch.zeros((1, self.n_features_in_))
-        return self._input_sample()
+    def _batches(self, adapter, X, positions=None):
+        """``(indices into X, inputs)`` batches; ``positions`` name the samples in errors."""
+        return adapter.batches(
+            X,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.device_.type == "cuda",
+            positions=positions,
+        )
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -237,9 +221,9 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        vector = backbone_modality(self.backbone) == "vector"
-        tags.input_tags.two_d_array = vector
-        tags.input_tags.string = self._modality == "text" and not vector
+        adapter = adapter_class(backbone_modality(self.backbone) or self._modality)
+        tags.input_tags.two_d_array = adapter.tags["two_d_array"]
+        tags.input_tags.string = adapter.tags["string"]
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 

@@ -8,8 +8,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._batches import run_batches
-from .._device import autocast, place_image_model, resolve_device, resolve_precision
-from ..data import eval_transform, image_batches, image_inputs, to_model_input
+from .._device import autocast, resolve_device, resolve_precision
+from ..data import adapter_for, to_model_input
 from ._base import ATTRIBUTES, BaseEmbedder
 
 
@@ -111,8 +111,9 @@ class ImageEmbedder(BaseEmbedder):
         ``"efficientnet_lite0"`` and the torchvision models.
         """
         check_is_fitted(self, "backbone_")
-        X = self._check_inputs(X)
-        self._move_to(resolve_device(self.device))
+        adapter = adapter_for(self, self.backbone_)
+        X = adapter.check(X, type(self).__name__)
+        self._move_to(resolve_device(self.device), adapter)
         dtype = resolve_precision(self.device_, self.precision)
 
         def logits(batch):
@@ -123,7 +124,7 @@ class ImageEmbedder(BaseEmbedder):
         chunks = []  # image batches come in input order
         run_batches(
             logits,
-            self._input_batches(X),
+            self._batches(adapter, X),
             total=len(X),
             store=lambda indices, rows: chunks.append(rows),
             device=self.device_,
@@ -135,30 +136,3 @@ class ImageEmbedder(BaseEmbedder):
     def _setup(self, backbone):
         if backbone.modality == "image":
             self.data_config_ = backbone.data_config.with_input_size(self.image_size)
-
-    def _check_inputs(self, X):
-        return image_inputs(X, type(self).__name__)
-
-    def _input_batches(self, X, positions=None):
-        return image_batches(
-            X,
-            eval_transform(self.data_config_),
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            pin_memory=self.device_.type == "cuda",
-            positions=positions,
-        )
-
-    def _input_forward(self, batch):
-        return self.backbone_(to_model_input(batch, self.data_config_, self.device_)), None
-
-    def _input_sample(self):
-        size = self.data_config_.input_size
-        return torch.zeros((1, 3, size, size), dtype=torch.uint8)
-
-    def _move_to(self, device):
-        self.device_ = device
-        if self.backbone_.modality == "image":
-            place_image_model(self.backbone_, device)
-        else:  # the test-only vector backbone
-            self.backbone_.to(device)

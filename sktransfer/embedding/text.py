@@ -4,7 +4,6 @@ from numbers import Integral
 
 from sklearn.utils._param_validation import Interval
 
-from ..data import text_batches, text_inputs
 from ._base import ATTRIBUTES, BaseEmbedder
 
 
@@ -99,26 +98,6 @@ class TextEmbedder(BaseEmbedder):
         self.cache = cache
         self.verbose = verbose
 
-    def _check_inputs(self, X):
-        return text_inputs(X, type(self).__name__)
-
     def _setup(self, backbone):
         if backbone.modality == "text":
             backbone.check_max_length(self.max_length, type(self).__name__)
-
-    def _input_batches(self, texts, positions=None):
-        return text_batches(
-            texts,
-            self.backbone_.tokenize,
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            num_workers=self.num_workers,
-            pin_memory=self.device_.type == "cuda",
-        )
-
-    def _input_forward(self, tokens):
-        tokens = {k: v.to(self.device_, non_blocking=True) for k, v in tokens.items()}
-        return self.backbone_(**tokens), tokens["attention_mask"]
-
-    def _input_sample(self):
-        return dict(self.backbone_.tokenize(["sample"], self.max_length))

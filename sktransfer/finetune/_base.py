@@ -17,7 +17,6 @@ from .._device import (
     PRECISIONS,
     autocast,
     fast_kernels,
-    place_image_model,
     resolve_device,
     resolve_precision,
     seeded_rng,
@@ -25,7 +24,7 @@ from .._device import (
 from .._pooling import POOLINGS
 from .._validation import check_option
 from ..backbones import load_backbone
-from ..data import loader_options, subset
+from ..data import adapter_class, adapter_for, loader_options, subset
 from ._datasets import Labelled
 from ._freeze import apply_trainable, is_freeze_spec, resolve_trainable, trainable_parameter_names
 from ._model import Head, TransferModel
@@ -37,8 +36,8 @@ from ._schedules import GradualUnfreezing, WarmupCosine
 class BaseTransferEstimator(BaseEstimator):
     """Fine-tune a pretrained backbone plus a new head on skorch.
 
-    Subclasses (one per modality and task) provide the inputs (``_check_inputs``,
-    ``_train_inputs``, ``_batches``, ``_collate``) and the targets
+    Subclasses (one per modality and task) provide what differs per modality beyond the
+    shared input adapter (``_setup``, ``_transform``, augmentation) and the targets
     (``_encode_targets``, ``_criterion``, ``_n_outputs``).
     """
 
@@ -118,7 +117,7 @@ class BaseTransferEstimator(BaseEstimator):
         self._validate_params()
         self._validate_lr(owner)
         specs = self._validate_unfreeze(owner)
-        X = self._check_inputs(X)
+        X = adapter_class(self._modality).check(X, owner)
         if len(X) != len(y):
             raise ValueError(f"{owner}: X has {len(X)} samples but y has {len(y)}; they must match.")
         weights = _check_weights(sample_weight, len(X), owner)
@@ -150,10 +149,10 @@ class BaseTransferEstimator(BaseEstimator):
                 self.probe_penalty_ = self._fit_probe_head(
                     model, X, inputs, targets, weights, train_idx, seed
                 )
-            train_ds = self._dataset(X, targets, weights, train_idx, inputs, training=True)
+            train_ds = self._dataset(model, X, targets, weights, train_idx, inputs, training=True)
             valid_ds = None
             if valid_idx is not None:
-                valid_ds = self._dataset(X, targets, weights, valid_idx, inputs, training=False)
+                valid_ds = self._dataset(model, X, targets, weights, valid_idx, inputs, training=False)
             net = self._make_net(model, train_ds, valid_ds, schedule, epochs, seed, shortcut)
             if continuing:  # one history across warm-started fits, as skorch keeps it
                 net.history_ = self.net_.history_
@@ -195,7 +194,7 @@ class BaseTransferEstimator(BaseEstimator):
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks.extend(self.callbacks or [])
-        collate = None if shortcut else self._collate(model)
+        collate = None if shortcut else model.adapter.collate()
         options = loader_options(None, 0 if shortcut else self.num_workers, self.device_.type == "cuda")
         del options["batch_size"]  # skorch passes its own
         if collate is not None:
@@ -228,10 +227,11 @@ class BaseTransferEstimator(BaseEstimator):
 
     def _build_model(self, backbone):
         pooling = backbone.default_pooling if self.pooling == "auto" else self.pooling
-        model = TransferModel(backbone, nn.Identity(), pooling=pooling, data_config=self._data_config())
+        adapter = adapter_for(self, backbone)
+        model = TransferModel(backbone, nn.Identity(), pooling=pooling, adapter=adapter)
         model.eval()
         with torch.inference_mode():
-            width = model.features(self._sample_input(backbone)).shape[1]
+            width = model.features(adapter.sample()).shape[1]
         head = Head(width, self._n_outputs(), unit_norm_input=getattr(backbone, "unit_norm", False))
         model.head = head
         return model
@@ -272,10 +272,17 @@ class BaseTransferEstimator(BaseEstimator):
                 out.append(torch.empty((len(X), rows.shape[1])))
             out[0][indices] = rows
 
+        adapter = adapter_for(self, model.backbone)  # from the current parameters (max_length...)
+        batches = adapter.batches(
+            X,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.device_.type == "cuda",
+        )
         with torch.inference_mode(), fast_kernels(self.device_):
             run_batches(
-                lambda inputs: fn(self._to_device(inputs)).float().cpu(),
-                self._batches(X, model),
+                lambda inputs: fn(adapter.to_device(inputs, self.device_)).float().cpu(),
+                batches,
                 total=len(X),
                 store=store,
                 device=self.device_,
@@ -285,8 +292,11 @@ class BaseTransferEstimator(BaseEstimator):
             )
         return out[0]
 
-    def _dataset(self, X, targets, weights, indices, features, training):
-        inputs = features[indices] if features is not None else self._train_inputs(X, indices, training)
+    def _dataset(self, model, X, targets, weights, indices, features, training):
+        if features is not None:
+            inputs = features[indices]
+        else:
+            inputs = model.adapter.training_items(X, indices, self._transform(training))
         return Labelled(inputs, targets[indices], None if weights is None else weights[indices])
 
     def _split(self, targets, seed):
@@ -316,7 +326,7 @@ class BaseTransferEstimator(BaseEstimator):
     # ---------------------------------------------------------- predicting
     def _raw_outputs(self, X):
         check_is_fitted(self, "net_")
-        X = self._check_inputs(X)
+        X = adapter_class(self._modality).check(X, type(self).__name__)
         model = self.net_.module_
         self.device_ = resolve_device(self.device)
         self._place(model)
@@ -324,16 +334,8 @@ class BaseTransferEstimator(BaseEstimator):
         return self._map_batches(model, model, X, "predicting").numpy()
 
     def _place(self, model):
-        """Move ``model`` to ``device_``, image networks in their fastest memory format there."""
-        if model.backbone.modality == "image":
-            place_image_model(model, self.device_)
-        else:
-            model.to(self.device_)
-
-    def _to_device(self, inputs):
-        if isinstance(inputs, dict):
-            return {k: v.to(self.device_, non_blocking=True) for k, v in inputs.items()}
-        return inputs.to(self.device_, non_blocking=True)
+        """Move ``model`` to ``device_`` (image networks in their fastest memory format there)."""
+        adapter_class(self._modality).place(model, self.device_)
 
     # --------------------------------------------------------- validation
     def _validate_lr(self, owner):

@@ -1,7 +1,6 @@
-"""What skorch iterates over: labelled samples, with per-sample metadata, and text collation."""
+"""What skorch iterates over: labelled samples, with per-sample metadata."""
 
 import torch
-from torch.utils.data import default_collate
 
 
 class Labelled(torch.utils.data.Dataset):
@@ -20,15 +19,3 @@ class Labelled(torch.utils.data.Dataset):
         if self.weights is None:
             return self.inputs[index], self.targets[index]
         return self.inputs[index], {"target": self.targets[index], "sample_weight": self.weights[index]}
-
-
-class TokenizingCollate:
-    """Collate ``(text, target)`` pairs into ``(token dict, targets)``, padding per batch."""
-
-    def __init__(self, tokenize, max_length):
-        self.tokenize = tokenize
-        self.max_length = max_length
-
-    def __call__(self, batch):
-        texts, targets = zip(*batch)
-        return dict(self.tokenize(list(texts), self.max_length)), default_collate(list(targets))

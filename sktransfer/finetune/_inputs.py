@@ -1,11 +1,8 @@
-"""Inputs of the fine-tuning estimators: images or texts, sharing the embedders' data path."""
+"""Inputs of the fine-tuning estimators: what differs between images and texts beyond the
+shared adapters of :mod:`sktransfer.data` (resolution, augmentation)."""
 
-import torch
-
-from ..data import eval_transform, image_batches, image_inputs, subset, text_batches, text_inputs
+from ..data import eval_transform
 from ..data._augment import train_transform
-from ..data._images import ImageDataset
-from ._datasets import TokenizingCollate
 
 
 def finetune_size(backbone):
@@ -30,18 +27,8 @@ class ImageInputs:
 
     _modality = "image"
 
-    def _check_inputs(self, X):
-        return image_inputs(X, type(self).__name__)
-
     def _setup(self, backbone):
         self.data_config_ = backbone.data_config.with_input_size(self.image_size or finetune_size(backbone))
-
-    def _data_config(self):
-        return self.data_config_
-
-    def _sample_input(self, backbone):
-        size = self.data_config_.input_size
-        return torch.zeros((1, 3, size, size), dtype=torch.uint8)
 
     def _resolve_augment(self, backbone_trains):
         """``"auto"``: ``"light"`` when backbone blocks train, ``"none"`` when only the head
@@ -57,25 +44,10 @@ class ImageInputs:
     def _augment_is_off(self):
         return isinstance(self.augment_, str) and self.augment_ == "none"
 
-    def _train_inputs(self, X, indices, training):
-        transform = (
-            train_transform(self.augment_, self.data_config_)
-            if training
-            else eval_transform(self.data_config_)
-        )
-        return ImageDataset(subset(X, indices), transform, positions=indices)
-
-    def _collate(self, model):
-        return None
-
-    def _batches(self, X, model):
-        return image_batches(
-            X,
-            eval_transform(self.data_config_),
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            pin_memory=self.device_.type == "cuda",
-        )
+    def _transform(self, training):
+        if training:
+            return train_transform(self.augment_, self.data_config_)
+        return eval_transform(self.data_config_)
 
 
 class TextInputs:
@@ -83,17 +55,8 @@ class TextInputs:
 
     _modality = "text"
 
-    def _check_inputs(self, X):
-        return text_inputs(X, type(self).__name__)
-
     def _setup(self, backbone):
         backbone.check_max_length(self.max_length, type(self).__name__)
-
-    def _data_config(self):
-        return None
-
-    def _sample_input(self, backbone):
-        return dict(backbone.tokenize(["sample"], self.max_length))
 
     def _resolve_augment(self, backbone_trains):
         pass  # texts are not augmented
@@ -101,18 +64,5 @@ class TextInputs:
     def _augment_is_off(self):
         return True
 
-    def _train_inputs(self, X, indices, training):
-        return subset(X, indices)
-
-    def _collate(self, model):
-        return TokenizingCollate(model.backbone.tokenize, self.max_length)
-
-    def _batches(self, X, model):
-        return text_batches(
-            X,
-            model.backbone.tokenize,
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            num_workers=self.num_workers,
-            pin_memory=self.device_.type == "cuda",
-        )
+    def _transform(self, training):
+        return None

@@ -8,7 +8,6 @@ from torch import nn
 
 from .._device import autocast
 from .._pooling import pool
-from ..data import to_model_input
 
 
 class Head(nn.Module):
@@ -35,21 +34,19 @@ class TransferModel(nn.Module):
     features (the frozen-backbone shortcut) and only the head runs.
     """
 
-    def __init__(self, backbone, head, *, pooling, data_config=None, autocast_dtype=None):
+    def __init__(self, backbone, head, *, pooling, adapter, autocast_dtype=None):
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.pooling = pooling
-        self.data_config = data_config
+        self.adapter = adapter  # the modality's inputs -> the backbone's arguments
         self.autocast_dtype = autocast_dtype
         self.from_features = False
 
     def features(self, inputs):
         """Pooled backbone features for a batch (a uint8 image tensor or a token dict)."""
-        if self.backbone.modality == "text":
-            return pool(self.backbone(**inputs), self.pooling, inputs["attention_mask"])
-        x = inputs if self.data_config is None else to_model_input(inputs, self.data_config, inputs.device)
-        return pool(self.backbone(x), self.pooling)
+        features, mask = self.adapter.forward(self.backbone, inputs)
+        return pool(features, self.pooling, mask)
 
     def forward(self, inputs=None, **tokens):
         """``inputs``: images, precomputed features, or a token dict (also accepted as keywords,
