@@ -688,3 +688,10 @@ def test_image_networks_run_channels_last_on_the_cpu():
     clf.net_.module_.backbone.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
     clf.predict(X)
     assert seen and all(x.is_contiguous(memory_format=torch.channels_last) for x in seen)
+
+
+def test_balanced_class_weight_with_a_class_absent_from_the_first_batch():
+    X, _ = dark_bright(n=12)
+    clf = ImageClassifier("tiny_cnn", class_weight="balanced", max_epochs=1, batch_size=4)
+    clf.partial_fit(X, ["a"] * 9 + ["b"] * 3, classes=["a", "b", "c"])
+    np.testing.assert_allclose(clf.net_.criterion_.weight.numpy(), [12 / 18, 12 / 6, 1.0])

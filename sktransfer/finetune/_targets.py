@@ -93,8 +93,11 @@ class ClassifierTargets(ClassifierMixin):
         weight = None
         if self.class_weight is not None:
             if self.class_weight == "balanced":
-                present = np.arange(len(self.classes_))
-                weight = compute_class_weight("balanced", classes=present, y=targets.numpy())
+                # Classes absent from this y (declared by partial_fit's classes=) weigh 1.
+                y = targets.numpy()
+                present = np.unique(y)
+                weight = np.ones(len(self.classes_))
+                weight[present] = compute_class_weight("balanced", classes=present, y=y)
             else:
                 unknown = [c for c in self.class_weight if c not in set(self.classes_.tolist())]
                 if unknown:
