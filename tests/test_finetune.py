@@ -695,3 +695,37 @@ def test_balanced_class_weight_with_a_class_absent_from_the_first_batch():
     clf = ImageClassifier("tiny_cnn", class_weight="balanced", max_epochs=1, batch_size=4)
     clf.partial_fit(X, ["a"] * 9 + ["b"] * 3, classes=["a", "b", "c"])
     np.testing.assert_allclose(clf.net_.criterion_.weight.numpy(), [12 / 18, 12 / 6, 1.0])
+
+
+def _feature_norm(logits, features, y_true):
+    return features.pow(2).mean()
+
+
+def _with_feature_norm(weight):
+    from sktransfer.finetune._net import LossTerm
+
+    class Penalised(ImageClassifier):
+        def _loss_terms(self):
+            return (LossTerm("feature_norm", _feature_norm, weight),)
+
+    return Penalised
+
+
+def test_loss_terms_see_the_features_train_them_and_reach_history():
+    X, y = dark_bright(n=24)
+    params = dict(freeze="none", lr=1e-2, max_epochs=4, batch_size=8, random_state=0, head_init="random")
+    params.update(early_stopping=True, validation_fraction=0.25, patience=10)
+    recorded = _with_feature_norm(0.0)("tiny_cnn", **params).fit(X, y)
+    penalised = _with_feature_norm(10.0)("tiny_cnn", **params).fit(X, y)
+    for model in (recorded, penalised):
+        batches = model.net_.history[-1, "batches"]
+        train = [b for b in batches if "train_loss" in b]
+        assert all(isinstance(b["train_feature_norm_loss"], float) for b in train)
+        assert any("valid_feature_norm_loss" in b for b in batches)
+
+    def last_norm(model):
+        return np.mean(
+            [b["train_feature_norm_loss"] for b in model.net_.history[-1, "batches"] if "train_loss" in b]
+        )
+
+    assert last_norm(penalised) < 0.5 * last_norm(recorded)  # the term's gradient reached the backbone

@@ -206,6 +206,7 @@ class BaseTransferEstimator(BaseEstimator):
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
             lr_decay=self.lr_decay,
+            loss_terms=self._loss_terms(),
             max_epochs=epochs,
             batch_size=int(self.batch_size),
             train_split=None if valid_ds is None else predefined_split(valid_ds),
@@ -219,6 +220,11 @@ class BaseTransferEstimator(BaseEstimator):
             **{f"iterator_valid__{k}": v for k, v in options.items()},
         )
         return net.initialize()
+
+    def _loss_terms(self):
+        """Loss terms beside the task's (see :class:`~sktransfer.finetune._net.LossTerm`);
+        estimators that adapt domains or share heads add theirs here."""
+        return ()
 
     def _load_backbone(self):
         backbone = load_backbone(self.backbone, self.weights, modality=self._modality)

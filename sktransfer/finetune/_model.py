@@ -48,15 +48,20 @@ class TransferModel(nn.Module):
         features, mask = self.adapter.forward(self.backbone, inputs)
         return pool(features, self.pooling, mask)
 
-    def forward(self, inputs=None, **tokens):
-        """``inputs``: images, precomputed features, or a token dict (also accepted as keywords,
-        which is how skorch passes dict batches)."""
+    def forward(self, inputs=None, return_features=False, **tokens):
+        """Logits for ``inputs``: images, precomputed features, or a token dict (also accepted
+        as keywords, which is how skorch passes dict batches). With ``return_features``,
+        ``(logits, pooled features)``: what loss terms on the features need."""
         inputs = tokens if inputs is None else inputs
         if self.from_features:
-            return self.head(inputs.float())
-        device = (inputs["input_ids"] if isinstance(inputs, dict) else inputs).device
-        with autocast(device, self.autocast_dtype):
-            return self.head(self.features(inputs).float()).float()
+            features = inputs.float()
+            logits = self.head(features)
+        else:
+            device = (inputs["input_ids"] if isinstance(inputs, dict) else inputs).device
+            with autocast(device, self.autocast_dtype):
+                features = self.features(inputs).float()
+                logits = self.head(features).float()
+        return (logits, features) if return_features else logits
 
     def train(self, mode=True):
         """Train mode for the head and the trainable blocks only.

@@ -1,5 +1,8 @@
 """The skorch net that fine-tunes: per-block learning rates, loss scaling, the loss seam."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
@@ -17,9 +20,10 @@ class TransferNet(NeuralNet):
     :func:`~sktransfer.finetune._freeze.parameter_groups`.
     """
 
-    def __init__(self, *args, lr_decay=1.0, **kwargs):
+    def __init__(self, *args, lr_decay=1.0, loss_terms=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.lr_decay = lr_decay
+        self.loss_terms = loss_terms
 
     def initialize_optimizer(self, *args, **kwargs):
         _, optimizer_kwargs = self.get_params_for_optimizer("optimizer", [])
@@ -31,16 +35,31 @@ class TransferNet(NeuralNet):
         self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type) if fp16 else None
         return self
 
+    def infer(self, x, **fit_params):
+        """The module's output: logits, or ``(logits, features)`` when loss terms need them."""
+        if self.loss_terms:
+            fit_params = {**fit_params, "return_features": True}
+        return super().infer(x, **fit_params)
+
     def train_step_single(self, batch, **fit_params):
-        if self.grad_scaler_ is None:
-            return super().train_step_single(batch, **fit_params)
         self.module_.train()
         Xi, yi = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        self.grad_scaler_.scale(loss).backward()
-        self.grad_scaler_.unscale_(self.optimizer_)  # callbacks (gradient clipping) see true gradients
-        return {"loss": loss, "y_pred": y_pred}
+        loss, terms = self.loss_and_terms(y_pred, yi)
+        if self.grad_scaler_ is None:
+            loss.backward()
+        else:
+            self.grad_scaler_.scale(loss).backward()
+            self.grad_scaler_.unscale_(self.optimizer_)  # callbacks (gradient clipping) see true gradients
+        return {"loss": loss, "y_pred": _logits(y_pred), "terms": terms}
+
+    def validation_step(self, batch, **fit_params):
+        self.module_.eval()
+        Xi, yi = unpack_data(batch)
+        with torch.no_grad():
+            y_pred = self.infer(Xi, **fit_params)
+            loss, terms = self.loss_and_terms(y_pred, yi)
+        return {"loss": loss, "y_pred": _logits(y_pred), "terms": terms}
 
     def train_step(self, batch, **fit_params):
         """One optimisation step (skorch's public hook): gradients set to None rather than
@@ -58,15 +77,29 @@ class TransferNet(NeuralNet):
         return step
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The criterion's loss; with sample weights, their weighted mean over the batch."""
-        if not isinstance(y_true, dict):
-            return super().get_loss(y_pred, y_true, X=X, training=training)
-        target = y_true["target"].to(y_pred.device)
-        weight = y_true["sample_weight"].to(y_pred.device)
-        return weighted_loss(self.criterion_, y_pred, target, weight)
+        """The training loss: the task's plus every weighted loss term (skorch's hook)."""
+        return self.loss_and_terms(y_pred, y_true)[0]
 
-    def _zero_grad_optimizer(self, set_to_none=None):
-        self.optimizer_.zero_grad(set_to_none=True)
+    def loss_and_terms(self, y_pred, y_true):
+        """``(total loss, {name: unweighted value})``.
+
+        The task term is the criterion's loss (its sample-weighted mean when the targets
+        carry ``sample_weight``); each :class:`LossTerm` adds ``weight * fn(...)``. The
+        values are recorded in ``history`` per batch as ``train_<name>_loss`` and
+        ``valid_<name>_loss``.
+        """
+        logits, features = y_pred if isinstance(y_pred, tuple) else (y_pred, None)
+        target = y_true["target"] if isinstance(y_true, dict) else y_true
+        target = target.to(logits.device)
+        if isinstance(y_true, dict):
+            task = weighted_loss(self.criterion_, logits, target, y_true["sample_weight"].to(logits.device))
+        else:
+            task = self.criterion_(logits, target)
+        total, terms = task, {}
+        for term in self.loss_terms:
+            terms[term.name] = term.fn(logits=logits, features=features, y_true=y_true)
+            total = total + term.weight * terms[term.name]
+        return total, terms
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """skorch's loop, with each batch's loss in ``history`` as skorch records it.
@@ -78,24 +111,34 @@ class TransferNet(NeuralNet):
         if iterator is None:
             return
         eager = self._record_each_batch()
-        pending, count = [], 0
+        losses, sizes = [], []
         for batch in iterator:
-            count += 1
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            size = batch_len(batch[1])
+            losses.append({"": step["loss"], **step.get("terms", {})})
+            sizes.append(batch_len(batch[1]))
             if eager:
-                self.history.record_batch(prefix + "_loss", step["loss"].item())
-                self.history.record_batch(prefix + "_batch_size", size)
-            else:
-                pending.append((step["loss"].detach(), size))
+                self._write_batch_losses(losses[-1:], sizes[-1:], prefix)
             self.notify("on_batch_end", batch=batch, training=training, **step)
-        if pending:
-            values = torch.stack([loss for loss, _ in pending]).float().cpu().tolist()
-            for row, loss, (_, size) in zip(self.history[-1]["batches"][-len(values) :], values, pending):
-                row[prefix + "_loss"] = loss
-                row[prefix + "_batch_size"] = size
-        self.history.record(prefix + "_batch_count", count)
+        if losses and not eager:
+            self._write_batch_losses(losses, sizes, prefix)
+        self.history.record(prefix + "_batch_count", len(sizes))
+
+    def _write_batch_losses(self, losses, sizes, prefix):
+        """Write the losses of the last ``len(losses)`` batches into their ``history`` rows
+        (``train_loss``, ``train_<term>_loss``...), read back from the device at once."""
+        names = list(losses[0])
+        values = torch.stack([torch.stack([row[n].detach().float() for n in names]) for row in losses])
+        for row, row_values, size in zip(
+            self.history[-1]["batches"][-len(losses) :], values.cpu().tolist(), sizes
+        ):
+            row.update(
+                {
+                    f"{prefix}_{name}_loss" if name else f"{prefix}_loss": v
+                    for name, v in zip(names, row_values)
+                }
+            )
+            row[prefix + "_batch_size"] = size
 
     def _record_each_batch(self):
         """Whether batch losses go to ``history`` as they come: on the CPU, where reading
@@ -103,6 +146,25 @@ class TransferNet(NeuralNet):
         progress bar, or any callback the estimator did not add itself)."""
         observed = any(name not in QUIET_CALLBACKS for name, _ in self.callbacks_)
         return observed or torch.device(self.device).type == "cpu"
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """A named term added to the training loss: ``weight * fn(logits=, features=, y_true=)``.
+
+    ``features`` are the pooled backbone features the head sees, ``y_true`` the batch's
+    targets (a dict when samples carry metadata, such as ``sample_weight`` or, for
+    domain adaptation, domain labels). ``fn`` returns a scalar tensor. A plain class
+    (not a lambda) keeps fitted estimators picklable.
+    """
+
+    name: str
+    fn: Callable
+    weight: float = 1.0
+
+
+def _logits(y_pred):
+    return y_pred[0] if isinstance(y_pred, tuple) else y_pred
 
 
 # Callbacks that read no batch loss before the epoch ends: skorch's defaults and ours.
