@@ -2,7 +2,8 @@
 
 Every figure is a ratio measured in the same run on the same inputs (sktransfer's
 throughput divided by the reference's, so >= 1 means sktransfer is as fast or
-faster). Results go to ``benchmarks/results/<device>-<host>.{json,md}``.
+faster): the median over repeated back-to-back pairs, which a shared machine's slow
+spells do not tilt. Results go to ``benchmarks/results/<device>-<host>.{json,md}``.
 
     python benchmarks/run.py               # CPU, a few minutes on 2 cores
     python benchmarks/run.py --device cuda # on a GPU machine
@@ -31,48 +32,41 @@ from sktransfer._device import resolve_precision  # noqa: E402
 from sktransfer.backbones import load_backbone  # noqa: E402
 
 
-def best_of(fn, repeats):
-    """Minimum wall time of ``repeats`` calls (after one warm-up call), and the last result."""
+def timed(fn):
+    """``(wall seconds, result)`` of one call, GPU work included."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
     result = fn()
-    times = []
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        result = fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, result
 
 
 def side_by_side(ours, reference, repeats):
-    """Minimum wall times of ``ours`` and ``reference`` over ``repeats`` alternating calls
-    (after one warm-up call each), and their last results: alternating keeps a slow
-    spell of a shared machine from landing on one side only."""
+    """Wall times of ``ours`` and ``reference`` over ``repeats`` back-to-back pairs (after
+    one warm-up call each), and their last results."""
     ours(), reference()  # warm-up
     times = {"ours": [], "reference": []}
     results = {}
     for _ in range(repeats):
         for side, fn in (("ours", ours), ("reference", reference)):
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            results[side] = fn()
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            times[side].append(time.perf_counter() - start)
-    return min(times["ours"]), results["ours"], min(times["reference"]), results["reference"]
+            seconds, results[side] = timed(fn)
+            times[side].append(seconds)
+    return times["ours"], results["ours"], times["reference"], results["reference"]
 
 
 def throughput_row(case, n, t_ours, t_ref, target, **extra):
-    """One result row: samples per second on both sides and their ratio (>= 1: we are faster)."""
+    """One result row from paired times (lists, one pair per repeat): throughputs from the
+    fastest run of each side, and the ratio (>= 1: we are faster) as the median of the
+    pairs' ratios. Each pair runs back to back, so a slow spell of this shared machine
+    slows both sides of a pair and the median ignores the odd pair."""
     return {
         "case": case,
         "n": n,
-        "ours_per_s": n / t_ours,
-        "reference_per_s": n / t_ref,
-        "ratio": t_ref / t_ours,
+        "ours_per_s": n / min(t_ours),
+        "reference_per_s": n / min(t_ref),
+        "ratio": float(np.median([r / o for o, r in zip(t_ours, t_ref)])),
         "target": target,
         **extra,
     }
@@ -228,7 +222,8 @@ def finetune_epoch(args, device, tmp):
         ),
         args.repeats,
     )
-    epoch_ours, t_ours = min(epochs)
+    epoch_ours = [epoch for epoch, _ in epochs[1:]]  # the first call was the warm-up
+    t_ours = min(fit for _, fit in epochs)
     return [
         throughput_row(
             "one fine-tuning epoch, efficientnet_lite0, freeze='last:2'",
@@ -389,26 +384,30 @@ def memory_format(args, device, tmp):
         random_state=0,
     )
     calls = {
-        "ImageEmbedder.transform from arrays": lambda: best_of(lambda: embedder.transform(arrays), 1)[0],
+        "ImageEmbedder.transform from arrays": lambda: timed(lambda: embedder.transform(arrays))[0],
         "one fine-tuning epoch, freeze='none', batch 16": lambda: clf.fit(files, y).net_.history[-1, "dur"],
     }
     saved = placement.CHANNELS_LAST_DEVICES
+
+    def in_layout(call, devices):
+        placement.CHANNELS_LAST_DEVICES = devices
+        try:
+            return call()
+        finally:
+            placement.CHANNELS_LAST_DEVICES = saved
+
     rows = []
     for case, call in calls.items():
-        times = {}
-        for layout, devices in (("contiguous", ()), ("channels_last", saved)):
-            placement.CHANNELS_LAST_DEVICES = devices
-            try:
-                times[layout] = min(call() for _ in range(args.repeats + 1))
-            finally:
-                placement.CHANNELS_LAST_DEVICES = saved
+        in_layout(call, ()), in_layout(call, saved)  # warm-up
+        pairs = [(in_layout(call, ()), in_layout(call, saved)) for _ in range(args.repeats)]
         n = len(arrays) if "arrays" in case else len(files)
         rows.append(
             {
                 "case": f"{case}: channels-last vs contiguous NCHW (efficientnet_lite0)",
                 "n": n,
-                "ratio": times["contiguous"] / times["channels_last"],
-                "note": f"{n / times['contiguous']:.1f} -> {n / times['channels_last']:.1f} samples/s",
+                "ratio": float(np.median([nchw / last for nchw, last in pairs])),
+                "note": f"best {n / min(p[0] for p in pairs):.1f} -> {n / min(p[1] for p in pairs):.1f} "
+                "samples/s",
             }
         )
     return rows
@@ -482,7 +481,7 @@ def main():
         n_memory_small=1000,
         n_memory_large=4000,
         n_cache=1000,
-        repeats=3,
+        repeats=5,
     )
     if args.quick:
         sizes.update(
