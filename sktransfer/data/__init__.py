@@ -1,6 +1,7 @@
 """Input adapters shared by the embedders and the fine-tuning estimators."""
 
 from ._adapters import ImageAdapter, TextAdapter, adapter_class, adapter_for, register_adapter
+from ._augment import AUGMENT_PRESETS, train_transform
 from ._decode import DECODING_VERSION
 from ._folder import load_image_folder
 from ._images import (
@@ -18,6 +19,7 @@ from ._subset import subset
 from ._text import text_batches, text_inputs
 
 __all__ = [
+    "AUGMENT_PRESETS",
     "ImageAdapter",
     "TextAdapter",
     "adapter_class",
@@ -37,4 +39,5 @@ __all__ = [
     "text_batches",
     "text_inputs",
     "to_model_input",
+    "train_transform",
 ]

@@ -1,8 +1,7 @@
 """Inputs of the fine-tuning estimators: what differs between images and texts beyond the
 shared adapters of :mod:`sktransfer.data` (resolution, augmentation)."""
 
-from ..data import eval_transform
-from ..data._augment import train_transform
+from ..data import eval_transform, train_transform
 
 
 def finetune_size(backbone):
