@@ -57,7 +57,9 @@ TRAINING = """
         ``fit`` continues training the fitted network (head included) instead of
         starting again; see also ``partial_fit``.
     verbose : int, default=0
-        1 prints an epoch table, 2 adds a progress bar per epoch.
+        1 prints an epoch table and shows progress bars for the frozen-feature pass,
+        the probe head's fits and ``predict``; 2 adds a progress bar per epoch with
+        the running training loss.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks, e.g. ``[("checkpoint", Checkpoint())]``.
 
