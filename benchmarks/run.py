@@ -133,7 +133,7 @@ class FeatureMap(torch.nn.Module):
         self.backbone = backbone
 
     def forward(self, x):
-        if self.backbone.features == "timm":
+        if self.backbone.features.__name__ == "forward_features":  # timm
             return self.backbone.model.forward_features(x)
         return self.backbone(x)
 

@@ -7,7 +7,7 @@
 import importlib.util
 import os
 
-from ._base import Backbone, Block, DataConfig, ImageBackbone
+from ._base import Backbone, Block, DataConfig, ImageBackbone, reader_name
 from ._bundled import load_efficientnet_lite0
 from ._local import from_module, load_state_dict_file
 from ._registry import (
@@ -32,6 +32,7 @@ __all__ = [
     "list_backbones",
     "load_backbone",
     "load_state_dict_file",
+    "reader_name",
     "register_backbone",
 ]
 

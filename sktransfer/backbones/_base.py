@@ -15,8 +15,6 @@ from dataclasses import dataclass, field, replace
 
 from torch import nn
 
-from ._features import FEATURE_FUNCTIONS
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -109,18 +107,28 @@ class Backbone(nn.Module):
         ]
 
 
+def call_model(model, images):
+    """The feature reader of networks whose forward returns the features."""
+    return model(images)
+
+
+def reader_name(features):
+    """A stable name for a feature reader (for cache keys): ``module.function``."""
+    return f"{features.__module__}.{features.__qualname__}"
+
+
 class ImageBackbone(Backbone):
     """A vision network; ``data_config`` says how to preprocess its input."""
 
     def __init__(self, model, *, data_config=None, features=None, **kwargs):
         super().__init__(model, **kwargs)
         self.data_config = data_config or DataConfig()
-        # Name of a function in ``_features.FEATURE_FUNCTIONS``: kept as a string so
-        # that fitted estimators pickle without custom reducers.
-        self.features = features or "call"
+        # ``features(model, images)`` reads the unpooled features: a module-level function
+        # of the backbone's source module (pickle stores it by its qualified name).
+        self.features = features or call_model
 
     def forward(self, images):
-        return FEATURE_FUNCTIONS[self.features](self.model, images)
+        return self.features(self.model, images)
 
     def classify(self, images):
         """Logits of the pretrained classification head, when the backbone kept one."""

@@ -97,7 +97,6 @@ def from_module(module, *, name=None, data_config=None, blocks=None, default_poo
         module,
         name=name or type(module).__name__,
         data_config=data_config or DataConfig(),
-        features="call",
         blocks=[Block(b, [b]) for b in blocks],
         default_pooling=default_pooling,
     )

@@ -78,13 +78,18 @@ def load_timm(name, weights):
     return backbone
 
 
+def forward_features(model, images):
+    """timm's unpooled features."""
+    return model.forward_features(images)
+
+
 def wrap_timm(model, *, name):
     cfg = timm_data_config(model)
     return ImageBackbone(
         model,
         name=name,
         data_config=cfg,
-        features="timm",
+        features=forward_features,
         blocks=timm_blocks(model),
         default_pooling="cls" if getattr(model, "global_pool", "avg") == "token" else "avg",
         classifier=model.default_cfg.get("classifier"),

@@ -45,7 +45,6 @@ def _wrap_tiny_cnn(model):
         model,
         name="tiny_cnn",
         data_config=DataConfig(input_size=32, crop_pct=1.0, interpolation="bilinear"),
-        features="call",
         blocks=[Block(n, [n]) for n in ("stem", "stage1", "stage2")],
     )
 

@@ -1,5 +1,7 @@
 """torchvision classification models by name, with their weight enums."""
 
+import torch
+
 from ..exceptions import WeightsUnavailableError
 from ._base import Block, DataConfig, ImageBackbone
 from ._local import is_weights_file, load_weights_into
@@ -66,7 +68,7 @@ def load_torchvision(name, weights):
         model,
         name=name,
         data_config=data_config,
-        features=family,
+        features=_READERS[family],
         blocks=blocks,
         default_pooling="cls" if family == "torchvision_vit" else "avg",
         classifier=classifier,
@@ -88,3 +90,25 @@ def _blocks(model, family):
         ]
         return [stem] + layers + [Block("head", ["encoder.ln"])], "heads"
     return [Block(f"features.{i}", [f"features.{i}"]) for i in range(len(model.features))], "classifier"
+
+
+def _torchvision_resnet(model, x):
+    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    return model.layer4(model.layer3(model.layer2(model.layer1(x))))
+
+
+def _torchvision_features(model, x):
+    return model.features(x)
+
+
+def _torchvision_vit(model, x):
+    x = model._process_input(x)
+    cls = model.class_token.expand(x.shape[0], -1, -1)
+    return model.encoder(torch.cat([cls, x], dim=1))
+
+
+_READERS = {
+    "torchvision_resnet": _torchvision_resnet,
+    "torchvision_features": _torchvision_features,
+    "torchvision_vit": _torchvision_vit,
+}

@@ -35,6 +35,7 @@ from PIL import ExifTags
 
 from .._device import resolve_precision
 from .._version import __version__
+from ..backbones import reader_name
 from ..data import DECODING_VERSION
 
 _MAGIC = b"SKTEMB01"
@@ -176,7 +177,7 @@ def model_settings(embedder):
         "embedder": type(embedder).__name__,
         "backbone": backbone.name,
         "architecture": f"{type(backbone.model).__module__}.{type(backbone.model).__qualname__}",
-        "features": getattr(backbone, "features", None),
+        "features": reader_name(backbone.features) if hasattr(backbone, "features") else None,
         "weights": embedder._backbone_digest_,
         "pooling": embedder.pooling_,
         "layers": None if embedder.layers_ is None else [names[i] for i in embedder.layers_],
