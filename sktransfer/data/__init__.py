@@ -1,6 +1,13 @@
 """Input adapters shared by the embedders and the fine-tuning estimators."""
 
-from ._adapters import ImageAdapter, TextAdapter, adapter_class, adapter_for, register_adapter
+from ._adapters import (
+    ImageAdapter,
+    TextAdapter,
+    adapter_class,
+    adapter_for,
+    inference_batches,
+    register_adapter,
+)
 from ._augment import AUGMENT_PRESETS, train_transform
 from ._decode import DECODING_VERSION
 from ._folder import load_image_folder
@@ -24,6 +31,7 @@ __all__ = [
     "TextAdapter",
     "adapter_class",
     "adapter_for",
+    "inference_batches",
     "register_adapter",
     "DECODING_VERSION",
     "IMAGE_EXTENSIONS",

@@ -32,6 +32,18 @@ def adapter_for(estimator, backbone):
     return adapter_class(backbone.modality).from_estimator(estimator, backbone)
 
 
+def inference_batches(adapter, estimator, X, positions=None):
+    """``adapter``'s inference batches of ``X`` with ``estimator``'s ``batch_size``,
+    ``num_workers`` and device (pinned memory for CUDA)."""
+    return adapter.batches(
+        X,
+        batch_size=estimator.batch_size,
+        num_workers=estimator.num_workers,
+        pin_memory=estimator.device_.type == "cuda",
+        positions=positions,
+    )
+
+
 class ImageAdapter:
     """Images: paths, PIL images, uint8 arrays; preprocessed by one ``DataConfig``."""
 

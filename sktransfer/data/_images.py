@@ -195,7 +195,7 @@ def eval_transform(data_config):
     """PIL image -> uint8 tensor (C, H, W): resize the short side, then centre-crop.
 
     Scaling to float and mean/std happen on the device, batched (see :func:`scale_pixels`).
-    It also takes uint8 ``(3, H, W)`` tensors (see :func:`accepts_tensors`).
+    It also takes uint8 ``(3, H, W)`` tensors (see :func:`tensor_friendly`).
     """
     return tensor_friendly(
         v2.Compose(

@@ -16,7 +16,7 @@ from .._device import PRECISIONS, autocast, fast_kernels, resolve_device, resolv
 from .._pooling import POOLINGS, pool
 from .._validation import check_option, did_you_mean
 from ..backbones import backbone_modality, load_backbone
-from ..data import adapter_class, adapter_for, subset
+from ..data import adapter_class, adapter_for, inference_batches, subset
 from ._cache import backbone_digest, open_cache
 
 # The fitted attributes both embedders share, for their docstrings.
@@ -110,10 +110,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         -------
         features : ndarray of shape (n_samples, n_features_out_), dtype float32
         """
-        check_is_fitted(self, "backbone_")
-        adapter = adapter_for(self, self.backbone_)  # from the current parameters (max_length...)
-        X = adapter.check(X, type(self).__name__, self, reset=False)
-        self._move_to(resolve_device(self.device), adapter)
+        adapter, X = self._ready(X)
         out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
         cache = open_cache(self, X)  # None without cache=
         todo = np.arange(len(X)) if cache is None else cache.load(out)  # load fills in the hits
@@ -126,7 +123,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         with fast_kernels(self.device_):
             run_batches(
                 lambda inputs: self._embed(adapter, inputs),
-                self._batches(adapter, subset(X, todo), todo) if len(todo) else (),  # only the misses
+                inference_batches(adapter, self, subset(X, todo), todo) if len(todo) else (),  # misses
                 total=len(X),
                 initial=len(X) - len(todo),
                 store=store,
@@ -188,18 +185,17 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.device_ = device
         adapter.place(self.backbone_, device)
 
+    def _ready(self, X):
+        """For a fitted embedder: the adapter (from the current parameters, e.g.
+        ``max_length``), ``X`` checked, and the backbone on ``device``."""
+        check_is_fitted(self, "backbone_")
+        adapter = adapter_for(self, self.backbone_)
+        X = adapter.check(X, type(self).__name__, self, reset=False)
+        self._move_to(resolve_device(self.device), adapter)
+        return adapter, X
+
     def _setup(self, backbone):
         """Per-modality state derived from the loaded backbone (preprocessing...)."""
-
-    def _batches(self, adapter, X, positions=None):
-        """``(indices into X, inputs)`` batches; ``positions`` name the samples in errors."""
-        return adapter.batches(
-            X,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            pin_memory=self.device_.type == "cuda",
-            positions=positions,
-        )
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -5,11 +5,10 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 
 from .._batches import run_batches
-from .._device import autocast, resolve_device, resolve_precision
-from ..data import adapter_for, to_model_input
+from .._device import autocast, resolve_precision
+from ..data import inference_batches, to_model_input
 from ._base import ATTRIBUTES, BaseEmbedder
 
 
@@ -110,10 +109,7 @@ class ImageEmbedder(BaseEmbedder):
         Only for backbones that kept their classification head, such as
         ``"efficientnet_lite0"`` and the torchvision models.
         """
-        check_is_fitted(self, "backbone_")
-        adapter = adapter_for(self, self.backbone_)
-        X = adapter.check(X, type(self).__name__)
-        self._move_to(resolve_device(self.device), adapter)
+        adapter, X = self._ready(X)
         dtype = resolve_precision(self.device_, self.precision)
 
         def logits(batch):
@@ -124,7 +120,7 @@ class ImageEmbedder(BaseEmbedder):
         chunks = []  # image batches come in input order
         run_batches(
             logits,
-            self._batches(adapter, X),
+            inference_batches(adapter, self, X),
             total=len(X),
             store=lambda indices, rows: chunks.append(rows),
             device=self.device_,

@@ -24,7 +24,7 @@ from .._device import (
 from .._pooling import POOLINGS
 from .._validation import check_option
 from ..backbones import load_backbone
-from ..data import adapter_class, adapter_for, loader_options, subset
+from ..data import adapter_class, adapter_for, inference_batches, loader_options, subset
 from ._datasets import Labelled
 from ._freeze import apply_trainable, is_freeze_spec, resolve_trainable, trainable_parameter_names
 from ._model import Head, TransferModel
@@ -279,16 +279,10 @@ class BaseTransferEstimator(BaseEstimator):
             out[0][indices] = rows
 
         adapter = adapter_for(self, model.backbone)  # from the current parameters (max_length...)
-        batches = adapter.batches(
-            X,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            pin_memory=self.device_.type == "cuda",
-        )
         with torch.inference_mode(), fast_kernels(self.device_):
             run_batches(
                 lambda inputs: fn(adapter.to_device(inputs, self.device_)).float().cpu(),
-                batches,
+                inference_batches(adapter, self, X),
                 total=len(X),
                 store=store,
                 device=self.device_,
@@ -341,7 +335,7 @@ class BaseTransferEstimator(BaseEstimator):
 
     def _place(self, model):
         """Move ``model`` to ``device_`` (image networks in their fastest memory format there)."""
-        adapter_class(self._modality).place(model, self.device_)
+        model.adapter.place(model, self.device_)
 
     # --------------------------------------------------------- validation
     def _validate_lr(self, owner):
