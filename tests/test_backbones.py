@@ -119,7 +119,7 @@ def test_named_weights_fail_offline_with_instructions():
     with pytest.raises(WeightsUnavailableError, match="weights=None"):
         load_backbone("resnet18")
     with pytest.raises(WeightsUnavailableError, match="all-MiniLM-L6-v2"):
-        load_backbone("sentence-transformers/all-mpnet-base-v2", modality="text")
+        load_backbone("sentence-transformers/all-MiniLM-L12-v2", modality="text")
 
 
 def test_torchvision_weight_names_are_checked():
@@ -165,3 +165,86 @@ def test_hub_ids_without_organisation_are_tried_for_text():
         load_backbone("bert-base-uncased", modality="text")
     with pytest.raises(WeightsUnavailableError, match="did you mean the registered 'all-MiniLM-L6-v2'"):
         load_backbone("all-MiniLM-L6-v3", modality="text")
+
+
+def _offline_specs():
+    from sktransfer.backbones._registry import _REGISTRY
+
+    # MPNet's random build needs its unpacked folder (400 MB): covered by the slow tests.
+    return [s for s in _REGISTRY.values() if s.is_offline() and "mpnet" not in s.name]
+
+
+@pytest.mark.parametrize("spec", _offline_specs(), ids=lambda s: s.name)
+def test_spec_config_matches_the_loaded_backbone(spec):
+    """What the registry says before loading is what loading gives."""
+    backbone = load_backbone(spec.name, weights=None)
+    assert backbone.modality == spec.modality
+    assert spec.default_pooling in (None, backbone.default_pooling)
+    if spec.blocks is not None:
+        assert tuple(backbone.block_names()) == spec.blocks
+    if spec.data_config is not None:
+        assert backbone.data_config == spec.data_config
+    if spec.dim is not None and spec.modality == "image":
+        size = spec.data_config.input_size
+        assert backbone(torch.zeros(1, 3, size, size)).shape[1] == spec.dim
+    elif spec.dim is not None:
+        tokens = backbone.tokenize(["a"])
+        assert backbone(tokens["input_ids"], tokens["attention_mask"]).shape[-1] == spec.dim
+
+
+def test_sources_resolve_their_own_names_without_loading():
+    from sktransfer.backbones import resolve_backbone
+
+    assert resolve_backbone("torchvision/resnet18").source == "torchvision"
+    assert resolve_backbone("timm/resnet18").data_config.input_size == 224
+    assert resolve_backbone("sentence-transformers/anything").modality == "text"
+    assert resolve_backbone("efficientnet_lite2").data_config.input_size == 260
+    with pytest.raises(BackboneNotFoundError, match="efficientnet_lite1"):
+        resolve_backbone("efficientnet_lite")
+
+
+def test_bundled_names_reject_weight_presets_they_do_not_have():
+    with pytest.raises(ValueError, match="'default'.*None"):
+        load_backbone("tiny_cnn", weights="IMAGENET1K_V1")
+
+
+def _split_zip(tmp_path, parts=5):
+    import zipfile
+
+    archive = tmp_path / "model.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("all-mpnet-base-v2/modules.json", "[]")
+        z.writestr("all-mpnet-base-v2/config.json", "{}")
+    data = archive.read_bytes()
+    step = len(data) // parts + 1
+    files = []
+    for i in range(parts):
+        part = tmp_path / f"model.zip.{i + 1:03d}"
+        part.write_bytes(data[i * step : (i + 1) * step])
+        files.append(part)
+    return files
+
+
+def test_split_model_unpacks_once_atomically(tmp_path):
+    from sktransfer.backbones._bundled_text import mpnet_folder
+
+    parts = _split_zip(tmp_path)
+    home = tmp_path / "home"
+    folder = mpnet_folder(parts, home=home)
+    assert (folder / "modules.json").read_text() == "[]"
+    assert [p.name for p in home.iterdir()] == ["all-mpnet-base-v2"]  # no work files left
+    parts[0].unlink()  # a second call reuses the folder and never reads the parts
+    assert mpnet_folder(parts, home=home) == folder
+
+
+def test_missing_model_part_is_named(monkeypatch):
+    from sktransfer.backbones import _bundled_text
+    from sktransfer.exceptions import MissingDependencyError
+
+    parts = ("pytest", "no-such-package-part-002")  # pytest: installed, but holds no part
+    monkeypatch.setattr(_bundled_text, "MPNET_PARTS", parts)
+    with pytest.raises(MissingDependencyError, match="Part 1 of 5.*pytest is installed.*reinstall"):
+        _bundled_text.mpnet_part_files()
+    monkeypatch.setattr(_bundled_text, "MPNET_PARTS", parts[1:])
+    with pytest.raises(MissingDependencyError, match="Part 1 of 5.*no-such-package-part-002 is not"):
+        _bundled_text.mpnet_part_files()

@@ -327,6 +327,15 @@ def test_frozen_backbone_features_are_computed_once_with_the_same_result():
     assert calls[0] == 1 + batches_per_epoch  # sample forward + one pass, shared with the probe head
     assert calls[1] == 1 + batches_per_epoch * (1 + FAST["max_epochs"])  # probe pass + every epoch
     np.testing.assert_allclose(shortcut.predict_proba(X), slow.predict_proba(X), rtol=1e-5, atol=1e-6)
+    # skorch trained the head alone; the fitted net holds the whole model, which keeps training
+    assert (
+        type(shortcut.net_.module_).__name__ == "TransferModel"
+        and shortcut.net_.module is shortcut.net_.module_
+    )
+    head = shortcut.net_.module_.head.linear.weight.detach().clone()
+    shortcut.partial_fit(X, y)
+    assert shortcut.used_precomputed_features_ and len(shortcut.net_.history) == FAST["max_epochs"] + 1
+    assert not torch.equal(head, shortcut.net_.module_.head.linear.weight)
 
 
 def test_warm_start_and_partial_fit_continue_from_the_fitted_head():

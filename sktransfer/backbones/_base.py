@@ -107,6 +107,13 @@ class Backbone(nn.Module):
         ]
 
 
+def speed_class(gflops):
+    """A CPU speed class from the forward cost of one image at the pretraining size."""
+    if gflops is None:
+        return None
+    return "fast" if gflops < 0.5 else "medium" if gflops < 2 else "slow"
+
+
 def call_model(model, images):
     """The feature reader of networks whose forward returns the features."""
     return model(images)

@@ -1,24 +1,38 @@
-"""The backbone registry: what a user types -> a loaded :class:`Backbone`."""
+"""The backbone registry: what a user types -> a :class:`BackboneSpec` -> a loaded :class:`Backbone`.
+
+Names resolve in two steps, each owned by the module of the backbone's source:
+exact names registered with :func:`register_backbone` (the bundled, torchvision and
+test backbones register theirs), then the sources registered with
+:func:`register_source`, asked in order (``"timm/<name>"``, torchvision's other
+models, Hugging Face ids and local folders). A spec carries what is known before
+any weights load: preprocessing, pooling, block names, size; loading is its
+``loader``. A local weights file is applied here, once, whatever the source.
+"""
 
 import copy
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from .._device import seeded_rng
-from .._validation import closest_names
-from ..exceptions import InvalidInputError, WeightsUnavailableError
-from ._base import Backbone
+from ..exceptions import InvalidInputError
+from ._base import Backbone, DataConfig
 from ._errors import unknown_backbone_error
+from ._local import from_module, is_weights_file, load_weights_into
 
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A registered backbone: how to load it and what it is."""
+    """A backbone by name, before any weights load (timm's pretrained-config idea).
+
+    ``loader(weights)`` builds it: ``weights`` is "default" (pretrained), None (random
+    initialisation) or, when ``weight_names`` is true, one of the source's named weight
+    sets. The other fields describe it for :func:`list_backbones` and for choices
+    made before loading; None means "known once loaded".
+    """
 
     name: str
     modality: str
@@ -26,21 +40,54 @@ class BackboneSpec:
     loader: Callable
     description: str = ""
     is_offline: Callable = lambda: False
+    data_config: DataConfig = None
+    default_pooling: str = None
+    blocks: tuple = None
+    dim: int = None
+    params_m: float = None
+    speed: str = None
+    weight_names: bool = False
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    resolve: Callable
+    known: Callable
 
 
 _REGISTRY = {}
+_SOURCES = []
 
 
-def register_backbone(name, loader, *, modality, source, description="", is_offline=None):
+def register_backbone(
+    name,
+    loader,
+    *,
+    modality,
+    source,
+    description="",
+    is_offline=None,
+    data_config=None,
+    default_pooling=None,
+    blocks=None,
+    dim=None,
+    params_m=None,
+    speed=None,
+):
     """Register a backbone under ``name``, so every embedder and estimator accepts the name.
+
+    The arguments from ``data_config`` on describe the backbone before it loads (None:
+    known once loaded); they must agree with what ``loader`` builds.
 
     Parameters
     ----------
     name : str
         What users pass as ``backbone``.
     loader : callable
-        ``loader(weights) -> Backbone``; ``weights`` is ``"default"`` (pretrained), None
-        (random initialisation) or a user's value (a path, a weight name).
+        ``loader(weights) -> Backbone``; ``weights`` is ``"default"`` (pretrained) or
+        None (random initialisation). A local weights file is loaded into
+        ``loader(None)`` by the registry.
     modality : {"image", "text"}
         What the backbone reads.
     source : str
@@ -51,6 +98,18 @@ def register_backbone(name, loader, *, modality, source, description="", is_offl
     is_offline : callable, default=None
         ``is_offline() -> bool``: whether the default weights load without internet
         access; None means they do not.
+    data_config : DataConfig, default=None
+        Image backbones: the preprocessing of the pretrained weights.
+    default_pooling : {"avg", "max", "avg+max", "cls"}, default=None
+        What ``pooling="auto"`` means for it.
+    blocks : tuple of str, default=None
+        Its block names, input side first (what ``freeze="last:K"`` counts).
+    dim : int, default=None
+        The width of its pooled features.
+    params_m : float, default=None
+        Millions of parameters.
+    speed : {"fast", "medium", "slow"}, default=None
+        A CPU speed class, for :func:`list_backbones`.
 
     Examples
     --------
@@ -59,22 +118,75 @@ def register_backbone(name, loader, *, modality, source, description="", is_offl
     ...     "my_cnn", lambda weights: from_module(build_my_cnn()), modality="image", source="local"
     ... )  # doctest: +SKIP
     """
-    _REGISTRY[name] = BackboneSpec(name, modality, source, loader, description, is_offline or (lambda: False))
+    add_spec(
+        BackboneSpec(
+            name,
+            modality,
+            source,
+            loader,
+            description,
+            is_offline or (lambda: False),
+            data_config=data_config,
+            default_pooling=default_pooling,
+            blocks=None if blocks is None else tuple(blocks),
+            dim=dim,
+            params_m=params_m,
+            speed=speed,
+        )
+    )
 
 
-def registered_spec(name):
-    """The spec registered under ``name`` (also accepting a 'torchvision/' prefix), or None."""
-    if not isinstance(name, str):
-        return None
-    return _REGISTRY.get(name) or _REGISTRY.get(name.removeprefix("torchvision/"))
+def add_spec(spec):
+    """Register a ready :class:`BackboneSpec` under its name."""
+    _REGISTRY[spec.name] = spec
+
+
+def register_source(name, resolve, *, known=None):
+    """Register a family of names that no table lists (``"timm/<name>"``, hub ids...).
+
+    ``resolve(name, modality) -> BackboneSpec or None`` answers for the names it owns
+    (``modality`` is the caller's need, or None); sources are asked in registration
+    order after the exact names. ``known() -> list of str`` feeds did-you-mean hints.
+    """
+    _SOURCES[:] = [s for s in _SOURCES if s.name != name] + [_Source(name, resolve, known or list)]
+
+
+def resolve_backbone(backbone, modality=None):
+    """The :class:`BackboneSpec` for a name or path, without loading anything heavy.
+
+    Raises ``BackboneNotFoundError`` (with the closest known names) when no registered
+    name or source owns it.
+    """
+    if isinstance(backbone, os.PathLike):
+        backbone = os.fspath(backbone)
+    if not isinstance(backbone, str):
+        raise InvalidInputError(
+            f"backbone must be a name, a path, an nn.Module or a Backbone; got {type(backbone).__name__}."
+        )
+    spec = _REGISTRY.get(backbone)
+    if spec is not None:
+        return spec
+    for source in _SOURCES:
+        spec = source.resolve(backbone, modality)
+        if spec is not None:
+            return spec
+    raise unknown_backbone_error(backbone, list(_REGISTRY) + [n for s in _SOURCES for n in s.known()])
+
+
+def registered_names(modality=None):
+    """The exact names registered, optionally of one modality."""
+    return [n for n, s in _REGISTRY.items() if modality is None or s.modality == modality]
 
 
 def list_backbones(modality=None, offline=None):
-    """The registered backbones as a DataFrame: name, modality, source, offline, description.
+    """The registered backbones as a DataFrame.
 
-    Besides these, any ``"timm/<name>"``, any supported torchvision classification
-    model, any Hugging Face or sentence-transformers encoder id, a local model folder
-    and an ``nn.Module`` are accepted.
+    Columns: name, modality, source, offline, input_size (pixels; None for text),
+    dim (feature width), params_m (millions of parameters), speed (a CPU speed class:
+    "fast", "medium" or "slow") and description. Besides these, any
+    ``"timm/<name>"``, any supported torchvision classification model, any Hugging
+    Face or sentence-transformers encoder id, a local model folder and an
+    ``nn.Module`` are accepted.
 
     Parameters
     ----------
@@ -86,17 +198,22 @@ def list_backbones(modality=None, offline=None):
     """
     import pandas as pd
 
+    columns = ["name", "modality", "source", "offline", "input_size", "dim", "params_m", "speed"]
     rows = [
         {
             "name": s.name,
             "modality": s.modality,
             "source": s.source,
             "offline": bool(s.is_offline()),
+            "input_size": s.data_config.input_size if s.data_config else None,
+            "dim": s.dim,
+            "params_m": s.params_m,
+            "speed": s.speed,
             "description": s.description,
         }
         for s in _REGISTRY.values()
     ]
-    frame = pd.DataFrame(rows, columns=["name", "modality", "source", "offline", "description"])
+    frame = pd.DataFrame(rows, columns=columns + ["description"])
     if modality is not None:
         frame = frame[frame["modality"] == modality]
     if offline is not None:
@@ -105,17 +222,15 @@ def list_backbones(modality=None, offline=None):
 
 
 def backbone_modality(backbone):
-    """The modality of ``backbone`` without loading weights, or None when it needs loading."""
+    """The modality of ``backbone`` without loading weights, or None when unknown."""
     if isinstance(backbone, Backbone):
         return backbone.modality
     if isinstance(backbone, nn.Module):
         return "image"
-    spec = registered_spec(backbone)
-    if spec is not None:
-        return spec.modality
-    if isinstance(backbone, str) and backbone.startswith("timm/"):
-        return "image"
-    return None
+    try:
+        return resolve_backbone(backbone).modality
+    except Exception:  # unknown names fail later, in fit, with the full message
+        return None
 
 
 def load_backbone(backbone, weights="default", modality=None):
@@ -150,46 +265,19 @@ def load_backbone(backbone, weights="default", modality=None):
 
 
 def _load(backbone, weights, modality):
-    from ._local import from_module
-
     if isinstance(backbone, Backbone):
         return copy.deepcopy(backbone)
     if isinstance(backbone, nn.Module):
         return from_module(copy.deepcopy(backbone))
-    if isinstance(backbone, os.PathLike):
-        backbone = os.fspath(backbone)
-    if not isinstance(backbone, str):
-        raise InvalidInputError(
-            f"backbone must be a name, a path, an nn.Module or a Backbone; got {type(backbone).__name__}."
+    spec = resolve_backbone(backbone, modality)
+    if is_weights_file(weights):
+        return load_weights_into(spec.loader(None), weights)
+    if weights not in ("default", None) and not spec.weight_names:
+        raise ValueError(
+            f"weights={weights!r} for backbone {spec.name!r}: use 'default' (pretrained), None "
+            "(random initialisation) or a local .safetensors/.pth file."
         )
-    spec = registered_spec(backbone)
-    if spec is not None:
-        return spec.loader(weights)
-    if backbone.startswith("timm/"):
-        from ._timm import load_timm
-
-        return load_timm(backbone.removeprefix("timm/"), weights)
-    from ._torchvision import load_torchvision, supported_torchvision_models
-
-    tv_name = backbone.removeprefix("torchvision/")
-    if tv_name in supported_torchvision_models():
-        return load_torchvision(tv_name, weights)
-    known = list(_REGISTRY) + supported_torchvision_models()
-    hub_id = "/" in backbone and not Path(backbone).exists()
-    if (
-        Path(backbone).is_dir()
-        or (modality == "text" and not Path(backbone).exists())
-        or (modality is None and hub_id)
-    ):
-        from ._text import load_text
-
-        try:
-            return load_text(backbone, weights)
-        except WeightsUnavailableError as exc:
-            close = closest_names(backbone, [k for k in _REGISTRY if registered_spec(k).modality == "text"])
-            hint = f" Or did you mean the registered {', '.join(map(repr, close))}?" if close else ""
-            raise WeightsUnavailableError(f"{exc}{hint}") from None
-    raise unknown_backbone_error(backbone, known)
+    return spec.loader(weights)
 
 
 def _a(word):

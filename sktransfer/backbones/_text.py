@@ -10,13 +10,16 @@ equal to ``SentenceTransformer.encode``.
 import json
 import os
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
+from .._validation import closest_names
 from ..exceptions import MissingDependencyError, WeightsUnavailableError
 from ._base import Backbone, Block
+from ._registry import BackboneSpec, register_source, registered_names
 
 
 class TextBackbone(Backbone):
@@ -103,19 +106,11 @@ def load_text_folder(folder, weights, *, name):
     settings = _sentence_transformers_settings(folder)
     encoder_dir = folder / settings["encoder_path"]
     tokenizer = transformers.AutoTokenizer.from_pretrained(encoder_dir)
-    if weights is None:
-        config = transformers.AutoConfig.from_pretrained(encoder_dir)
-        model = transformers.AutoModel.from_config(config)
-    elif weights == "default":
+    if weights == "default":
         with _quiet_loading(transformers):
             model = transformers.AutoModel.from_pretrained(encoder_dir)
-    else:
-        from ._local import load_weights_into
-
-        config = transformers.AutoConfig.from_pretrained(encoder_dir)
-        model = transformers.AutoModel.from_config(config)
-        backbone = _wrap(model, tokenizer, settings, name)
-        return load_weights_into(backbone, weights)
+    else:  # random initialisation; a weights file is loaded into it by the registry
+        model = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(encoder_dir))
     return _wrap(model, tokenizer, settings, name)
 
 
@@ -212,3 +207,28 @@ def encoder_blocks(model):
     blocks += [Block(f"{body_path}.{i}", [f"{body_path}.{i}"]) for i in range(len(body))]
     blocks += [Block(c, [c]) for c in children[idx + 1 :]]
     return blocks
+
+
+def _load_hinted(name, weights):
+    try:
+        return load_text(name, weights)
+    except WeightsUnavailableError as exc:
+        close = closest_names(name, registered_names("text"))
+        hint = f" Or did you mean the registered {', '.join(map(repr, close))}?" if close else ""
+        raise WeightsUnavailableError(f"{exc}{hint}") from None
+
+
+def _resolve(name, modality):
+    """Local model folders, and Hugging Face ids: names with a '/' that are no local path,
+    or any name that is no local path when a text backbone is needed."""
+    path = Path(name)
+    if not (
+        path.is_dir() or (not path.exists() and (modality == "text" or (modality is None and "/" in name)))
+    ):
+        return None
+    pooling = _sentence_transformers_settings(path)["pooling"] if path.is_dir() else None
+    source = "local" if path.is_dir() else "huggingface"
+    return BackboneSpec(name, "text", source, partial(_load_hinted, name), default_pooling=pooling)
+
+
+register_source("text", _resolve)

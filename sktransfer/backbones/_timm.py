@@ -1,8 +1,11 @@
 """timm models (``"timm/<name>"``), and the block layout shared by timm networks."""
 
+from functools import partial
+
 from ..exceptions import MissingDependencyError, WeightsUnavailableError
 from ._base import Block, DataConfig, ImageBackbone
 from ._errors import unknown_backbone_error
+from ._registry import BackboneSpec, register_source
 
 _BODY_NAMES = ("blocks", "stages", "layers")
 
@@ -48,19 +51,10 @@ def timm_blocks(model):
 
 
 def load_timm(name, weights):
-    """A timm model by name; ``weights`` is "default" (pretrained), None, or a local path."""
-    from ._local import is_weights_file, load_weights_into
-
+    """A timm model by name; ``weights`` is "default" (pretrained) or None."""
     timm = import_timm()
-    if weights not in (None, "default") and not is_weights_file(weights):
-        raise ValueError(
-            f"weights={weights!r} for 'timm/{name}': use 'default' (pretrained), None (random) or a "
-            "local .safetensors/.pth file; timm's other weight tags are chosen in the name, "
-            "e.g. 'timm/resnet50.a1_in1k'."
-        )
-    pretrained = weights == "default"
     try:
-        model = timm.create_model(name, pretrained=pretrained)
+        model = timm.create_model(name, pretrained=weights == "default")
     except RuntimeError as exc:
         if "Unknown model" in str(exc):
             raise unknown_backbone_error(f"timm/{name}", timm.list_models()) from None
@@ -72,10 +66,7 @@ def load_timm(name, weights):
             "use weights=None for random initialisation, or use an offline backbone "
             "(see sktransfer.backbones.list_backbones(offline=True))."
         ) from None
-    backbone = wrap_timm(model, name=f"timm/{name}")
-    if is_weights_file(weights):
-        load_weights_into(backbone, weights)
-    return backbone
+    return wrap_timm(model, name=f"timm/{name}")
 
 
 def forward_features(model, images):
@@ -83,12 +74,11 @@ def forward_features(model, images):
     return model.forward_features(images)
 
 
-def wrap_timm(model, *, name):
-    cfg = timm_data_config(model)
+def wrap_timm(model, *, name, data_config=None):
     return ImageBackbone(
         model,
         name=name,
-        data_config=cfg,
+        data_config=data_config or timm_data_config(model.pretrained_cfg),
         features=forward_features,
         blocks=timm_blocks(model),
         default_pooling="cls" if getattr(model, "global_pool", "avg") == "token" else "avg",
@@ -96,8 +86,9 @@ def wrap_timm(model, *, name):
     )
 
 
-def timm_data_config(model):
-    cfg = model.pretrained_cfg
+def timm_data_config(cfg):
+    """A timm pretrained config (a dict or ``PretrainedCfg``) as a :class:`DataConfig`."""
+    cfg = cfg if isinstance(cfg, dict) else cfg.to_dict()
     return DataConfig(
         input_size=cfg.get("input_size", (3, 224, 224))[-1],
         crop_pct=cfg.get("crop_pct", 0.875),
@@ -105,3 +96,24 @@ def timm_data_config(model):
         mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
         std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
     )
+
+
+def _resolve(name, modality):
+    if not name.startswith("timm/"):
+        return None
+    model_name = name.removeprefix("timm/")
+    cfg = None
+    try:
+        cfg = import_timm().get_pretrained_cfg(model_name)
+    except MissingDependencyError:
+        pass  # loading says so, with the install command
+    return BackboneSpec(
+        name=name,
+        modality="image",
+        source="timm",
+        loader=partial(load_timm, model_name),
+        data_config=timm_data_config(cfg) if cfg is not None else None,
+    )
+
+
+register_source("timm", _resolve)

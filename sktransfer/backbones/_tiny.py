@@ -9,7 +9,11 @@ from torch import nn
 
 from .._device import seeded_rng
 from ._base import Block, DataConfig, ImageBackbone
+from ._registry import register_backbone
 from ._text import TextBackbone, encoder_blocks
+
+_TINY_CNN_CONFIG = DataConfig(input_size=32, crop_pct=1.0, interpolation="bilinear")
+_TINY_CNN_BLOCKS = ("stem", "stage1", "stage2")
 
 
 def _seeded(build, seed=0):
@@ -31,21 +35,11 @@ class _TinyCNN(nn.Module):
 
 
 def load_tiny_cnn(weights):
-    model = _seeded(_TinyCNN)
-    if weights not in (None, "default"):
-        from ._local import load_weights_into
-
-        backbone = _wrap_tiny_cnn(model)
-        return load_weights_into(backbone, weights)
-    return _wrap_tiny_cnn(model)
-
-
-def _wrap_tiny_cnn(model):
     return ImageBackbone(
-        model,
+        _seeded(_TinyCNN),
         name="tiny_cnn",
-        data_config=DataConfig(input_size=32, crop_pct=1.0, interpolation="bilinear"),
-        blocks=[Block(n, [n]) for n in ("stem", "stage1", "stage2")],
+        data_config=_TINY_CNN_CONFIG,
+        blocks=[Block(n, [n]) for n in _TINY_CNN_BLOCKS],
     )
 
 
@@ -85,11 +79,31 @@ class _TinyEncoder(nn.Module):
 
 def load_tiny_text(weights):
     model = _seeded(_TinyEncoder).eval()
-    backbone = TextBackbone(
+    return TextBackbone(
         model, ByteTokenizer(), name="tiny_text", blocks=encoder_blocks(model), max_length=128
     )
-    if weights not in (None, "default"):
-        from ._local import load_weights_into
 
-        return load_weights_into(backbone, weights)
-    return backbone
+
+register_backbone(
+    "tiny_cnn",
+    load_tiny_cnn,
+    modality="image",
+    source="test",
+    description="3-block random CNN on 32 px images, for tests",
+    is_offline=lambda: True,
+    data_config=_TINY_CNN_CONFIG,
+    default_pooling="avg",
+    blocks=_TINY_CNN_BLOCKS,
+    dim=32,
+)
+register_backbone(
+    "tiny_text",
+    load_tiny_text,
+    modality="text",
+    source="test",
+    description="2-layer random byte-level encoder, for tests",
+    is_offline=lambda: True,
+    default_pooling="avg",
+    blocks=("embeddings", "layers.0", "layers.1"),
+    dim=16,
+)

@@ -153,15 +153,17 @@ class BaseTransferEstimator(BaseEstimator):
             valid_ds = None
             if valid_idx is not None:
                 valid_ds = self._dataset(model, X, targets, weights, valid_idx, inputs, training=False)
-            net = self._make_net(model, train_ds, valid_ds, schedule, epochs, seed, shortcut)
+            # On precomputed features skorch trains the head module itself; the fitted net then
+            # holds the whole model again, for prediction and warm starts.
+            trained = model.head if shortcut else model
+            net = self._make_net(trained, train_ds, valid_ds, schedule, epochs, seed, shortcut)
             if continuing:  # one history across warm-started fits, as skorch keeps it
                 net.history_ = self.net_.history_
-            model.from_features = shortcut
             try:
                 with fast_kernels(self.device_):
                     net.partial_fit(train_ds, None)
             finally:
-                model.from_features = False
+                net.module = net.module_ = model
                 net.grad_scaler_ = None  # training state only; a CUDA one would not unpickle on a CPU
         self.net_ = net
         self.n_epochs_ = len(net.history)
@@ -169,7 +171,8 @@ class BaseTransferEstimator(BaseEstimator):
         self.trainable_parameters_ = trainable_parameter_names(model)
         return self
 
-    def _make_net(self, model, train_ds, valid_ds, schedule, epochs, seed, shortcut):
+    def _make_net(self, module, train_ds, valid_ds, schedule, epochs, seed, shortcut):
+        """The skorch net that trains ``module``: the model, or its head alone on features."""
         steps = epochs * int(np.ceil(len(train_ds) / self.batch_size))
         callbacks = [
             (
@@ -194,13 +197,13 @@ class BaseTransferEstimator(BaseEstimator):
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks.extend(self.callbacks or [])
-        collate = None if shortcut else model.adapter.collate()
+        collate = None if shortcut else module.adapter.collate()
         options = loader_options(None, 0 if shortcut else self.num_workers, self.device_.type == "cuda")
         del options["batch_size"]  # skorch passes its own
         if collate is not None:
             options["collate_fn"] = collate
         net = TransferNet(
-            module=model,
+            module=module,
             criterion=self._criterion(train_ds.targets),
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,

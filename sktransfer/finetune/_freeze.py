@@ -143,6 +143,8 @@ def parameter_groups(model, lr, lr_decay):
         head_lr, top_lr = lr
     else:
         head_lr, top_lr = lr, lr * lr_decay
+    if not hasattr(model, "backbone"):  # the head alone, trained on precomputed features
+        return [{"params": list(model.parameters()), "lr": head_lr, "name": "head"}]
     groups = [{"params": list(model.head.parameters()), "lr": head_lr, "name": "head"}]
     seen = {id(p) for p in groups[0]["params"]}
     backbone = model.backbone

@@ -20,18 +20,20 @@ class Head(nn.Module):
         self.scale = scale
         self.linear = nn.Linear(in_features, out_features)
 
-    def forward(self, features):
-        if self.unit_norm_input:
-            features = nn.functional.normalize(features, dim=1) * self.scale
-        return self.linear(features)
+    def forward(self, features, return_features=False):
+        """Logits; with ``return_features``, ``(logits, features)`` as :class:`TransferModel`
+        returns them (the frozen-backbone shortcut trains this module on its own)."""
+        logits = self.linear(
+            nn.functional.normalize(features, dim=1) * self.scale if self.unit_norm_input else features
+        )
+        return (logits, features) if return_features else logits
 
 
 class TransferModel(nn.Module):
     """backbone -> pooling -> head, with preprocessing and mixed precision inside.
 
     Image inputs arrive as uint8 batches and are scaled on the device; text inputs
-    as token dicts. With ``from_features=True`` the input is already-pooled
-    features (the frozen-backbone shortcut) and only the head runs.
+    as token dicts.
     """
 
     def __init__(self, backbone, head, *, pooling, adapter, autocast_dtype=None):
@@ -41,7 +43,6 @@ class TransferModel(nn.Module):
         self.pooling = pooling
         self.adapter = adapter  # the modality's inputs -> the backbone's arguments
         self.autocast_dtype = autocast_dtype
-        self.from_features = False
 
     def features(self, inputs):
         """Pooled backbone features for a batch (a uint8 image tensor or a token dict)."""
@@ -49,18 +50,14 @@ class TransferModel(nn.Module):
         return pool(features, self.pooling, mask)
 
     def forward(self, inputs=None, return_features=False, **tokens):
-        """Logits for ``inputs``: images, precomputed features, or a token dict (also accepted
-        as keywords, which is how skorch passes dict batches). With ``return_features``,
-        ``(logits, pooled features)``: what loss terms on the features need."""
+        """Logits for ``inputs``: images or a token dict (also accepted as keywords, which is
+        how skorch passes dict batches). With ``return_features``, ``(logits, pooled
+        features)``: what loss terms on the features need."""
         inputs = tokens if inputs is None else inputs
-        if self.from_features:
-            features = inputs.float()
-            logits = self.head(features)
-        else:
-            device = (inputs["input_ids"] if isinstance(inputs, dict) else inputs).device
-            with autocast(device, self.autocast_dtype):
-                features = self.features(inputs).float()
-                logits = self.head(features).float()
+        device = (inputs["input_ids"] if isinstance(inputs, dict) else inputs).device
+        with autocast(device, self.autocast_dtype):
+            features = self.features(inputs).float()
+            logits = self.head(features).float()
         return (logits, features) if return_features else logits
 
     def train(self, mode=True):
