@@ -5,8 +5,10 @@ from .backbones import list_backbones, load_backbone
 from .data import load_image_folder
 from .embedding import ImageEmbedder, TextEmbedder
 from .finetune import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
+from .selection import BackboneSelector
 
 __all__ = [
+    "BackboneSelector",
     "ImageClassifier",
     "ImageEmbedder",
     "ImageRegressor",

@@ -19,6 +19,7 @@ from sklearn.utils import estimator_checks as checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sktransfer import (
+    BackboneSelector,
     ImageClassifier,
     ImageEmbedder,
     ImageRegressor,
@@ -62,6 +63,7 @@ MODAL_ESTIMATORS = [
     ImageRegressor("tiny_cnn"),
     TextClassifier("tiny_text"),
     TextRegressor("tiny_text"),
+    BackboneSelector(["tiny_cnn"]),
 ]
 
 

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from sktransfer import (
+    BackboneSelector,
     ImageClassifier,
     ImageEmbedder,
     ImageRegressor,
@@ -15,7 +16,15 @@ from sktransfer import (
 )
 from sktransfer.backbones import from_module, register_backbone
 
-ESTIMATORS = [ImageEmbedder, TextEmbedder, ImageClassifier, ImageRegressor, TextClassifier, TextRegressor]
+ESTIMATORS = [
+    ImageEmbedder,
+    TextEmbedder,
+    ImageClassifier,
+    ImageRegressor,
+    TextClassifier,
+    TextRegressor,
+    BackboneSelector,
+]
 
 
 def documented(obj, section="Parameters"):

@@ -81,3 +81,14 @@ def test_embedding_and_finetune_are_siblings_over_the_core(side, other):
         if target.startswith(f"sktransfer.{other}")
     }
     assert crossing == set()
+
+
+def test_selection_uses_only_public_modules_of_the_layers_below():
+    private = {
+        (name, target)
+        for name, targets in GRAPH.items()
+        if name.startswith("sktransfer.selection")
+        for target in targets
+        if target.startswith(("sktransfer.embedding.", "sktransfer.finetune.", "sktransfer.backbones."))
+    }
+    assert private == set()

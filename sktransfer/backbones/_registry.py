@@ -213,7 +213,9 @@ def list_backbones(modality=None, offline=None):
         }
         for s in _REGISTRY.values()
     ]
-    frame = pd.DataFrame(rows, columns=columns + ["description"])
+    frame = pd.DataFrame(rows, columns=columns + ["description"]).astype(
+        {"input_size": "Int64", "dim": "Int64"}
+    )
     if modality is not None:
         frame = frame[frame["modality"] == modality]
     if offline is not None:
