@@ -6,6 +6,7 @@ from .data import load_image_folder
 from .embedding import ImageEmbedder, TextEmbedder
 from .finetune import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
 from .selection import BackboneSelector
+from .zeroshot import ZeroShotTextClassifier
 
 __all__ = [
     "BackboneSelector",
@@ -15,6 +16,7 @@ __all__ = [
     "TextClassifier",
     "TextEmbedder",
     "TextRegressor",
+    "ZeroShotTextClassifier",
     "__version__",
     "list_backbones",
     "load_backbone",

@@ -13,6 +13,7 @@ from sktransfer import (
     TextClassifier,
     TextEmbedder,
     TextRegressor,
+    ZeroShotTextClassifier,
 )
 from sktransfer.backbones import from_module, register_backbone
 
@@ -24,6 +25,7 @@ ESTIMATORS = [
     TextClassifier,
     TextRegressor,
     BackboneSelector,
+    ZeroShotTextClassifier,
 ]
 
 

@@ -83,11 +83,12 @@ def test_embedding_and_finetune_are_siblings_over_the_core(side, other):
     assert crossing == set()
 
 
-def test_selection_uses_only_public_modules_of_the_layers_below():
+@pytest.mark.parametrize("layer", ["selection", "zeroshot"])
+def test_upper_layers_use_only_public_modules_of_the_layers_below(layer):
     private = {
         (name, target)
         for name, targets in GRAPH.items()
-        if name.startswith("sktransfer.selection")
+        if name.startswith(f"sktransfer.{layer}")
         for target in targets
         if target.startswith(("sktransfer.embedding.", "sktransfer.finetune.", "sktransfer.backbones."))
     }

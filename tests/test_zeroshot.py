@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import cross_val_score
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sktransfer import ZeroShotTextClassifier
+from sktransfer.zeroshot._text import DEFAULT_TEMPLATES
+
+WORDS = ["good", "bad", "film", "plot", "great", "awful"]
+
+
+class BagOfWords(TransformerMixin, BaseEstimator):
+    """A transparent 'encoder': word counts over a fixed vocabulary, plus a shared offset."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        rows = [[t.lower().count(w) for w in WORDS] + [1.0] for t in X]
+        return np.asarray(rows, dtype=np.float32)
+
+
+def reviews(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.array([0, 1] * (n // 2))
+    words = {0: "bad", 1: "good"}
+    X = [f"the {rng.choice(['film', 'plot', 'film and plot'])} was {words[c]}" for c in y]
+    return X, y
+
+
+def clf(**kwargs):
+    return ZeroShotTextClassifier(BagOfWords(), **kwargs)
+
+
+@pytest.mark.parametrize("transductive", [True, False])
+def test_classifies_by_the_words_that_describe_each_class(transductive):
+    X, y = reviews()
+    model = clf(labels={0: ["bad", "awful"], 1: ["good", "great"]}, transductive=transductive).fit(X)
+    assert len(model.descriptions_[0]) == 2 * len(DEFAULT_TEMPLATES)
+    assert model.score(X, y) == 1.0 and list(model.classes_) == [0, 1]
+    assert (model.head_ is not None) is transductive
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    assert model.decision_function(X).shape == (40,)
+
+
+def test_y_is_never_learned_from():
+    X, y = reviews()
+    labels = {0: "bad", 1: "good"}
+    reference = clf(labels=labels).fit(X, y).predict_proba(X)
+    wrong = clf(labels=labels).fit(X, 1 - y).predict_proba(X)  # every label flipped
+    np.testing.assert_array_equal(reference, wrong)
+    named = ZeroShotTextClassifier(BagOfWords()).fit(X, np.where(y == 1, "good", "bad"))
+    flipped = ZeroShotTextClassifier(BagOfWords()).fit(X, np.where(y == 1, "bad", "good"))
+    assert list(named.classes_) == ["bad", "good"]  # from y: its distinct values, nothing else
+    np.testing.assert_array_equal(named.predict_proba(X), flipped.predict_proba(X))
+
+
+def test_templates_are_applied_and_checked():
+    X, _ = reviews()
+    model = clf(labels=["bad", "good"]).fit(X)
+    assert len(model.descriptions_["bad"]) == len(DEFAULT_TEMPLATES)
+    assert clf(labels=["bad", "good"], templates=None).fit(X).descriptions_["good"] == ["good"]
+    with pytest.raises(InvalidParameterError, match="'A review.'"):
+        clf(labels=["bad", "good"], templates=["A review."]).fit(X)
+
+
+def test_clear_errors():
+    X, y = reviews()
+    with pytest.raises(ValueError, match="labels="):
+        clf().fit(X)
+    with pytest.raises(InvalidParameterError, match="at least two classes"):
+        clf(labels=["good"]).fit(X)
+    with pytest.raises(InvalidParameterError, match=r"labels\[1\]"):
+        clf(labels={0: "bad", 1: []}).fit(X)
+    with pytest.raises(ValueError, match="transductive=False"):
+        clf(labels=["bad", "good"]).fit(X[:3])
+    assert clf(labels=["bad", "good"], transductive=False).fit([]).predict(["so good"])[0] == "good"
+
+
+def test_a_baseline_in_cross_validation():
+    X, y = reviews()
+    scores = cross_val_score(clf(labels={0: "bad", 1: "good"}), X, y, cv=4)
+    assert scores.shape == (4,) and scores.min() == 1.0
+
+
+def test_runs_on_a_real_encoder_interface():
+    X, y = reviews(n=12)
+    model = ZeroShotTextClassifier("tiny_text", labels={0: "bad", 1: "good"}).fit(X)
+    assert model.predict(X).shape == (12,) and model.prototypes_.shape == (2, 16)
