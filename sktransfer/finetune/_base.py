@@ -138,6 +138,8 @@ class BaseTransferEstimator(BaseEstimator):
             model.autocast_dtype = resolve_precision(self.device_, self.precision)
             apply_trainable(model, initial)
             train_idx, valid_idx = self._split(targets, seed)
+            if not continuing:
+                self._adapt_encoder(model, X, targets, weights, train_idx, seed)
             backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
             self._resolve_augment(backbone_trains)
             # A backbone frozen for the whole fit, seeing unaugmented inputs, gives the same
@@ -223,6 +225,10 @@ class BaseTransferEstimator(BaseEstimator):
             **{f"iterator_valid__{k}": v for k, v in options.items()},
         )
         return net.initialize()
+
+    def _adapt_encoder(self, model, X, targets, weights, train_idx, seed):
+        """Train the backbone before the head's training (a hook: the contrastive few-shot
+        strategy of TextClassifier uses it); whatever it leaves trainable trains on."""
 
     def _loss_terms(self):
         """Loss terms beside the task's (see :class:`~sktransfer.finetune._net.LossTerm`);

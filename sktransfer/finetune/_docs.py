@@ -106,6 +106,24 @@ CLASSIFIER = """
     label_smoothing : float, default=0.1"""
 
 
+STRATEGY = """
+    strategy : {"standard", "contrastive"}, default="standard"
+        "standard": the head, then the unfrozen blocks, trained on the labels.
+        "contrastive": for few labelled texts (SetFit, Tunstall et al. 2022): first one
+        epoch on pairs of labelled texts (same class or not) that pulls the cosine
+        similarity of each pair towards 1 or 0, training the blocks that ``freeze``
+        leaves trainable; then the head on the adapted encoder's frozen features.
+        Pairs: for each labelled text, one partner of its class and one of another,
+        repeated 20 times with up to about 50 texts, fewer beyond (about 1,000 pairs
+        or one repetition at least); ``sample_weight`` and ``class_weight`` weight the
+        pairs."""
+
+CONTRASTIVE_ATTRIBUTES = """
+    contrastive_pairs_ : int or None
+        How many pairs the contrastive strategy trained on; None with "standard".
+    contrastive_loss_ : float
+        With "contrastive": the mean pair loss of the last ten steps."""
+
 CLASSIFIER_ATTRIBUTES = """
     classes_ : ndarray of shape (n_classes,)
         The labels seen in the first fit (column indices for multilabel ``y``).

@@ -2,10 +2,23 @@
 
 from numbers import Integral
 
-from sklearn.utils._param_validation import Interval
+import numpy as np
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 
+from ..data import subset
 from ._base import BaseTransferEstimator
-from ._docs import CLASSIFIER, CLASSIFIER_ATTRIBUTES, REGRESSOR_ATTRIBUTES, TEXT, estimator_doc
+from ._contrastive import train_contrastive
+from ._docs import (
+    CLASSIFIER,
+    CLASSIFIER_ATTRIBUTES,
+    CONTRASTIVE_ATTRIBUTES,
+    REGRESSOR_ATTRIBUTES,
+    STRATEGY,
+    TEXT,
+    estimator_doc,
+)
+from ._freeze import apply_trainable
 from ._inputs import TextInputs
 from ._targets import ClassifierTargets, RegressorTargets
 
@@ -21,16 +34,20 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
     __doc__ = estimator_doc(
         "Fine-tune a pretrained text encoder as a scikit-learn classifier.",
         TEXT,
-        CLASSIFIER,
+        CLASSIFIER + STRATEGY,
         """    >>> from sktransfer import TextClassifier
     >>> model = TextClassifier("all-MiniLM-L6-v2").fit(reviews, sentiment)  # doctest: +SKIP
     >>> model.predict(["a gripping, funny film"])  # doctest: +SKIP
 """,
-        attributes=CLASSIFIER_ATTRIBUTES,
+        attributes=CLASSIFIER_ATTRIBUTES + CONTRASTIVE_ATTRIBUTES,
         **TEXT_DEFAULTS,
     )
 
-    _parameter_constraints = {**_TEXT_CONSTRAINTS, **ClassifierTargets._target_constraints}
+    _parameter_constraints = {
+        **_TEXT_CONSTRAINTS,
+        **ClassifierTargets._target_constraints,
+        "strategy": [StrOptions({"standard", "contrastive"})],
+    }
 
     def __init__(
         self,
@@ -47,6 +64,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         pooling="auto",
         class_weight=None,
         label_smoothing=0.1,
+        strategy="standard",
         early_stopping=False,
         validation_fraction=0.1,
         patience=3,
@@ -73,6 +91,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         self.pooling = pooling
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
+        self.strategy = strategy
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -86,6 +105,40 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+
+    def _adapt_encoder(self, model, X, targets, weights, train_idx, seed):
+        self.contrastive_pairs_ = None
+        if self.strategy != "contrastive":
+            return
+        owner = type(self).__name__
+        if self.unfreeze:
+            raise InvalidParameterError(
+                f"{owner}: strategy='contrastive' trains the encoder on pairs, then the head on its "
+                f"frozen features; unfreeze={self.unfreeze!r} has no epoch to act on. Use one or the other."
+            )
+        if self.multilabel_:
+            raise ValueError(f"{owner}: strategy='contrastive' needs one label per text, not a multilabel y.")
+        y = targets[train_idx].numpy()
+        row_weights = None if weights is None else weights[train_idx].numpy()
+        if self.class_weight is not None:
+            present = np.unique(y)
+            if self.class_weight == "balanced":
+                per_class = compute_class_weight("balanced", classes=present, y=y)
+            else:
+                per_class = np.array([self.class_weight.get(self.classes_[k], 1.0) for k in present])
+            lookup = dict(zip(present, per_class))
+            row_weights = (1.0 if row_weights is None else row_weights) * np.array([lookup[k] for k in y])
+        self.contrastive_pairs_, self.contrastive_loss_ = train_contrastive(
+            model,
+            subset(X, train_idx),
+            y,
+            device=self.device_,
+            batch_size=int(self.batch_size),
+            seed=seed,
+            weights=row_weights,
+            verbose=self.verbose,
+        )
+        apply_trainable(model, frozenset())  # the encoder is adapted: the head learns on its features
 
 
 class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):

@@ -1,0 +1,81 @@
+"""The contrastive few-shot strategy of TextClassifier (the SetFit recipe)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sktransfer import TextClassifier
+from sktransfer.finetune._contrastive import contrastive_pairs, pair_iterations
+
+TEXTS = ["good film", "great plot", "fine acting", "lovely", "bad film", "awful plot", "poor acting", "dull"]
+LABELS = np.array(["pos"] * 4 + ["neg"] * 4)
+
+
+def test_pairs_are_balanced_and_reproducible():
+    y = np.array([0] * 8 + [1] * 8 + [2] * 4)
+    anchors, partners, same = contrastive_pairs(y, np.random.default_rng(0), iterations=5)
+    assert len(anchors) == 2 * 5 * len(y) and same.mean() == 0.5
+    assert np.array_equal(y[anchors] == y[partners], same == 1) and not np.any(anchors == partners)
+    again = contrastive_pairs(y, np.random.default_rng(0), iterations=5)
+    assert all(np.array_equal(a, b) for a, b in zip((anchors, partners, same), again))
+
+
+def test_pair_count_follows_the_number_of_labelled_texts():
+    assert pair_iterations(16) == 20  # SetFit's 20 iterations for few texts
+    assert pair_iterations(128) == 8 and pair_iterations(5000) == 1
+
+
+def test_zero_weight_rows_take_no_part():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    weights = np.array([1, 1, 0, 1, 1, 0])
+    anchors, partners, _ = contrastive_pairs(y, np.random.default_rng(0), iterations=3, weights=weights)
+    assert not ({2, 5} & set(anchors) | {2, 5} & set(partners))
+
+
+def test_a_class_with_one_text_still_serves_as_a_negative():
+    y = np.array([0, 0, 0, 1])
+    anchors, partners, same = contrastive_pairs(y, np.random.default_rng(0), iterations=2)
+    assert 3 in anchors and not np.any((anchors == 3) & (same == 1))
+
+
+def test_contrastive_fit_adapts_the_encoder_then_trains_the_head_alone():
+    params = dict(max_epochs=2, batch_size=16, random_state=0)
+    standard = TextClassifier("tiny_text", freeze="backbone", **params).fit(TEXTS, LABELS)
+    model = TextClassifier("tiny_text", strategy="contrastive", **params).fit(TEXTS, LABELS)
+    assert model.contrastive_pairs_ == 2 * 20 * len(TEXTS) and np.isfinite(model.contrastive_loss_)
+    assert standard.contrastive_pairs_ is None
+    assert all(name.startswith("head.") for name in model.trainable_parameters_)
+    assert model.used_precomputed_features_  # the adapted encoder is frozen: features once
+    before = standard.net_.module_.backbone.state_dict()
+    after = model.net_.module_.backbone.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the encoder moved
+    again = TextClassifier("tiny_text", strategy="contrastive", **params).fit(TEXTS, LABELS)
+    np.testing.assert_allclose(model.predict_proba(TEXTS), again.predict_proba(TEXTS), rtol=1e-5, atol=1e-6)
+
+
+def test_freeze_limits_what_the_pairs_train():
+    model = TextClassifier("tiny_text", strategy="contrastive", freeze="last:1", max_epochs=1, random_state=0)
+    initial = TextClassifier("tiny_text", freeze="backbone", max_epochs=1, random_state=0).fit(TEXTS, LABELS)
+    model.fit(TEXTS, LABELS)
+    before, after = initial.net_.module_.backbone, model.net_.module_.backbone
+    assert torch.equal(before.model.embeddings.weight, after.model.embeddings.weight)
+    assert not torch.equal(before.model.layers[1].linear1.weight, after.model.layers[1].linear1.weight)
+
+
+def test_contrastive_errors_name_the_conflict():
+    with pytest.raises(InvalidParameterError, match="unfreeze"):
+        TextClassifier("tiny_text", strategy="contrastive", unfreeze={1: "none"}).fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="multilabel"):
+        TextClassifier("tiny_text", strategy="contrastive").fit(TEXTS, np.eye(2, dtype=int)[[0, 1] * 4])
+    with pytest.raises(InvalidParameterError, match="strategy"):
+        TextClassifier("tiny_text", strategy="setfit").fit(TEXTS, LABELS)
+
+
+def test_contrastive_in_cross_validation():
+    model = TextClassifier("tiny_text", strategy="contrastive", max_epochs=1, batch_size=32, random_state=0)
+    scores = cross_val_score(model, TEXTS, LABELS, cv=2)
+    assert scores.shape == (2,) and np.all(np.isfinite(scores))
+    assert clone(model).get_params()["strategy"] == "contrastive"
