@@ -11,6 +11,8 @@ few-shot baseline. Writes ``benchmarks/results/real-fewshot-<host>.{json,md}``.
 
 import argparse
 import json
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -53,20 +55,27 @@ def setfit_fit_predict(backbone, X, y, X_test, seed, **arguments):
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     model = SetFitModel.from_pretrained(model_folder(backbone))
-    args = TrainingArguments(seed=seed, show_progress_bar=False, **arguments)
+    scratch = tempfile.mkdtemp(prefix="setfit-")  # its trainer writes checkpoints: not into the repository
+    args = TrainingArguments(
+        seed=seed, show_progress_bar=False, output_dir=scratch, save_strategy="no", **arguments
+    )
     data = Dataset.from_dict({"text": list(X), "label": list(y)})
-    Trainer(model=model, args=args, train_dataset=data).train()
-    return np.asarray(model.predict(list(X_test)))
+    try:
+        Trainer(model=model, args=args, train_dataset=data).train()
+        return np.asarray(model.predict(list(X_test)))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def few_shot(backbone, per_class, n_draws, with_setfit):
+def few_shot(backbone, per_class, n_draws, setfit_runs):
     train, dev = read("train"), read("dev")
     pool = train.sample(n=8000, random_state=0)
     texts, labels = pool["sentence"].to_numpy(), pool["label"].to_numpy()
     X_dev, y_dev = dev["sentence"], dev["label"].to_numpy()
     methods = {"ours: TextClassifier(strategy='contrastive')": None}
-    if with_setfit:
+    if "default" in setfit_runs:
         methods["setfit package, default arguments"] = {}
+    if "iterations20" in setfit_runs:
         methods["setfit package, num_iterations=20"] = {"num_iterations": 20}
     rows = []
     for method, arguments in methods.items():
@@ -154,10 +163,14 @@ def run(backbone, cache):
 
 
 def write(rows):
+    """Merge ``rows`` into the results file (a row replaces an earlier one of the same
+    backbone and method), then render the table."""
     host = machine()["host"]
-    (RESULTS / f"real-fewshot-{host}.json").write_text(
-        json.dumps({"machine": machine(), "rows": rows}, indent=1)
-    )
+    path = RESULTS / f"real-fewshot-{host}.json"
+    new = {(r["backbone"], r["method"]) for r in rows}
+    earlier = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = [r for r in earlier if (r["backbone"], r["method"]) not in new] + rows
+    path.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
     frame = pd.DataFrame(rows)
     lines = [
         "# Few- and zero-shot text classification, SST-2 dev (872 phrases)",
@@ -177,7 +190,13 @@ def main():
     parser.add_argument("--cache", default=None, help="feature cache folder")
     parser.add_argument("--per-class", nargs="+", type=int, default=[8], help="few-shot sizes")
     parser.add_argument("--draws", type=int, default=10)
-    parser.add_argument("--no-setfit", action="store_true", help="skip the setfit package's runs")
+    parser.add_argument(
+        "--setfit",
+        nargs="*",
+        default=["default", "iterations20"],
+        choices=["default", "iterations20"],
+        help="the setfit package's runs beside ours (none: skip the package)",
+    )
     parser.add_argument("--only", choices=["zero-shot", "few-shot"])
     args = parser.parse_args()
     rows = []
@@ -186,7 +205,7 @@ def main():
             rows += run(backbone, args.cache)
         if args.only != "zero-shot":
             for per_class in args.per_class:
-                rows += few_shot(backbone, per_class, args.draws, with_setfit=not args.no_setfit)
+                rows += few_shot(backbone, per_class, args.draws, args.setfit)
         write(rows)  # after each backbone: a long run keeps what it measured
 
 

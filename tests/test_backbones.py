@@ -201,6 +201,8 @@ def test_sources_resolve_their_own_names_without_loading():
     assert resolve_backbone("efficientnet_lite2").data_config.input_size == 260
     with pytest.raises(BackboneNotFoundError, match="efficientnet_lite1"):
         resolve_backbone("efficientnet_lite")
+    with pytest.raises(BackboneNotFoundError, match="resnet18"):  # not taken for a hub id
+        resolve_backbone("torchvision/resnet19")
 
 
 def test_bundled_names_reject_weight_presets_they_do_not_have():

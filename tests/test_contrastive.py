@@ -79,3 +79,19 @@ def test_contrastive_in_cross_validation():
     scores = cross_val_score(model, TEXTS, LABELS, cv=2)
     assert scores.shape == (2,) and np.all(np.isfinite(scores))
     assert clone(model).get_params()["strategy"] == "contrastive"
+
+
+def test_warm_start_keeps_the_adapted_encoder_and_trains_the_head():
+    model = TextClassifier("tiny_text", strategy="contrastive", warm_start=True, max_epochs=1, random_state=0)
+    model.fit(TEXTS, LABELS)
+    encoder = {k: v.clone() for k, v in model.net_.module_.backbone.state_dict().items()}
+    model.fit(TEXTS, LABELS)
+    model.partial_fit(TEXTS, LABELS)
+    assert all(name.startswith("head.") for name in model.trainable_parameters_)
+    after = model.net_.module_.backbone.state_dict()
+    assert all(torch.equal(encoder[k], after[k]) for k in encoder)
+
+
+def test_contrastive_needs_a_trainable_encoder():
+    with pytest.raises(InvalidParameterError, match="freeze='backbone' leaves nothing"):
+        TextClassifier("tiny_text", strategy="contrastive", freeze="backbone").fit(TEXTS, LABELS)

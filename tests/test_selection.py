@@ -146,3 +146,12 @@ def test_grid_search_over_backbones_embeds_each_image_once_per_backbone(tmp_path
     search = GridSearchCV(pipe, {"imageembedder__backbone": [blind_net, tiny]}, cv=3).fit(X, y)
     assert search.best_params_["imageembedder__backbone"] is tiny
     assert rows == {"tiny": 24, "blind": 24}  # every fold, every refit: read back from the cache
+
+
+def test_probes_without_probabilities_get_no_ensemble_and_no_predict_proba():
+    from sklearn.svm import LinearSVC
+
+    X, y = dark_bright(n=24)
+    selector = BackboneSelector(["tiny_cnn", blind()], probe=LinearSVC(), cv=3).fit(X, y)
+    assert list(selector.report_["backbone"]) == ["tiny_cnn", "ImageEmbedder('blind')"]  # no vote row
+    assert not hasattr(selector, "predict_proba") and selector.decision_function(X).shape == (24,)

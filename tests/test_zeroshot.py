@@ -89,3 +89,12 @@ def test_runs_on_a_real_encoder_interface():
     X, y = reviews(n=12)
     model = ZeroShotTextClassifier("tiny_text", labels={0: "bad", 1: "good"}).fit(X)
     assert model.predict(X).shape == (12,) and model.prototypes_.shape == (2, 16)
+
+
+def test_classes_are_sorted_whatever_the_order_of_labels():
+    from sklearn.metrics import get_scorer
+
+    X, y = reviews()
+    model = clf(labels={1: "good", 0: "bad"}, transductive=False).fit([])
+    assert list(model.classes_) == [0, 1] and list(model.descriptions_) == [0, 1]
+    assert get_scorer("roc_auc")(model, X, y) == 1.0  # the positive class is classes_[-1]

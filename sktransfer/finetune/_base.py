@@ -138,8 +138,7 @@ class BaseTransferEstimator(BaseEstimator):
             model.autocast_dtype = resolve_precision(self.device_, self.precision)
             apply_trainable(model, initial)
             train_idx, valid_idx = self._split(targets, seed)
-            if not continuing:
-                self._adapt_encoder(model, X, targets, weights, train_idx, seed)
+            self._adapt_encoder(model, X, targets, weights, train_idx, seed, continuing)
             backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
             self._resolve_augment(backbone_trains)
             # A backbone frozen for the whole fit, seeing unaugmented inputs, gives the same
@@ -226,9 +225,10 @@ class BaseTransferEstimator(BaseEstimator):
         )
         return net.initialize()
 
-    def _adapt_encoder(self, model, X, targets, weights, train_idx, seed):
+    def _adapt_encoder(self, model, X, targets, weights, train_idx, seed, continuing):
         """Train the backbone before the head's training (a hook: the contrastive few-shot
-        strategy of TextClassifier uses it); whatever it leaves trainable trains on."""
+        strategy of TextClassifier uses it); whatever it leaves trainable trains on.
+        ``continuing``: a warm start or ``partial_fit`` of a fitted model."""
 
     def _loss_terms(self):
         """Loss terms beside the task's (see :class:`~sktransfer.finetune._net.LossTerm`);

@@ -73,6 +73,8 @@ def train_contrastive(model, texts, y, *, device, batch_size, seed, weights=None
     optimizer = torch.optim.AdamW(params, lr=CONTRASTIVE_LR, weight_decay=0.0)
     steps = math.ceil(len(anchors) / batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(steps))
+    # fp16 gradients underflow without loss scaling (bf16 and fp32 need none), as in TransferNet.
+    scaler = torch.amp.GradScaler(device.type) if model.autocast_dtype == torch.float16 else None
     backbone = model.backbone
     model.train()
     losses = []
@@ -92,8 +94,13 @@ def train_contrastive(model, texts, y, *, device, batch_size, seed, weights=None
         w = torch.as_tensor(pair_weight[batch], device=cosine.device)
         loss = (w * (cosine - target) ** 2).sum() / w.sum().clamp_min(1e-12)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         schedule.step()
         losses.append(loss.item())
     model.eval()

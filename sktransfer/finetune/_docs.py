@@ -114,7 +114,7 @@ STRATEGY = """
         similarity of each pair towards 1 or 0, training the blocks that ``freeze``
         leaves trainable; then the head on the adapted encoder's frozen features.
         Pairs: for each labelled text, one partner of its class and one of another,
-        repeated 20 times with up to about 50 texts, fewer beyond (about 1,000 pairs
+        repeated 20 times with up to about 50 texts, fewer beyond (about 2,000 pairs,
         or one repetition at least); ``sample_weight`` and ``class_weight`` weight the
         pairs."""
 

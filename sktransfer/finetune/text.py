@@ -106,11 +106,20 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
 
-    def _adapt_encoder(self, model, X, targets, weights, train_idx, seed):
-        self.contrastive_pairs_ = None
+    def _adapt_encoder(self, model, X, targets, weights, train_idx, seed, continuing):
         if self.strategy != "contrastive":
+            self.contrastive_pairs_ = None
+            return
+        if continuing:  # the adapted encoder stays as it is: more epochs train the head
+            apply_trainable(model, frozenset())
             return
         owner = type(self).__name__
+        if not any(p.requires_grad for p in model.backbone.parameters()):
+            raise InvalidParameterError(
+                f"{owner}: strategy='contrastive' trains the encoder on pairs, but freeze="
+                f"{self.freeze!r} leaves nothing of it trainable; use freeze='none' (the default for "
+                "text) or 'last:K'."
+            )
         if self.unfreeze:
             raise InvalidParameterError(
                 f"{owner}: strategy='contrastive' trains the encoder on pairs, then the head on its "

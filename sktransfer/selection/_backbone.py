@@ -23,6 +23,7 @@ from sklearn.model_selection import check_cv
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
@@ -30,6 +31,20 @@ from ..backbones import backbone_modality, list_backbones
 from ..embedding import ImageEmbedder, TextEmbedder
 
 _EMBEDDERS = {"image": ImageEmbedder, "text": TextEmbedder}
+
+
+def _probe_has(method):
+    """For ``available_if``: the fitted probe has ``method`` (before fit, the given probe)."""
+
+    def check(selector):
+        probe = getattr(selector, "probe_", None)
+        if probe is None:
+            probe = selector.probe if selector.probe is not None else LogisticRegression()
+        return hasattr(probe, method)
+
+    return check
+
+
 _SPEED_ORDER = {"fast": 0, "medium": 1, "slow": 2}
 
 
@@ -183,7 +198,8 @@ class BackboneSelector(MetaEstimatorMixin, BaseEstimator):
                 print(f"[BackboneSelector] {label}: {scores.mean():.4f} ({extract:.1f} s to embed)")
         best = max(scored, key=lambda c: c.scores.mean())  # ties: the first, cheaper one
         chosen, best_row = [best], best.row
-        if self.ensemble and len(scored) > 1:
+        # The soft vote averages probabilities: probes without predict_proba (LinearSVC) have none.
+        if self.ensemble and len(scored) > 1 and hasattr(best.probe, "predict_proba"):
             tick = time.perf_counter()
             scores = self._ensemble_scores(scored, splits, y)
             rows.append(_row("ensemble of all", scores, 0.0, time.perf_counter() - tick, None, "scored"))
@@ -265,10 +281,12 @@ class BackboneSelector(MetaEstimatorMixin, BaseEstimator):
         """The refitted probe's predictions on the winner's features of ``X``."""
         return self.probe_.predict(self._features(X))
 
+    @available_if(_probe_has("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities (probes that have ``predict_proba``)."""
         return self.probe_.predict_proba(self._features(X))
 
+    @available_if(_probe_has("decision_function"))
     def decision_function(self, X):
         """Decision scores (probes that have ``decision_function``)."""
         return self.probe_.decision_function(self._features(X))

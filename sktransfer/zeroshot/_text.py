@@ -156,7 +156,11 @@ class ZeroShotTextClassifier(ClassifierMixin, BaseEstimator):
         self._validate_params()
         owner = type(self).__name__
         described = self._describe(y, owner)
-        self.classes_ = np.asarray(list(described))
+        # Sorted, as scikit-learn's scorers assume (the positive class of roc_auc is the last).
+        self.classes_ = np.unique(np.asarray(list(described)))
+        if len(self.classes_) != len(described):
+            raise InvalidParameterError(f"{owner}: labels names a class twice: {list(described)}.")
+        described = {c: described[c] for c in self.classes_.tolist()}
         self.descriptions_ = described
         embedder = (
             clone(self.backbone)
