@@ -29,12 +29,15 @@ def read(name):
     return pd.read_csv(DATA / "sst2" / f"{name}.tsv", sep="\t", quoting=3, keep_default_na=False)
 
 
-def draws(labels, per_class, n_draws=10):
-    """The labelled rows of each draw: ``per_class`` of each class, ``default_rng(draw)``."""
-    for draw in range(n_draws):
+def draws(labels, per_class, n_draws=10, first=0):
+    """``(draw, labelled rows)``: ``per_class`` of each class, ``default_rng(draw)``."""
+    for draw in range(first, first + n_draws):
         rng = np.random.default_rng(draw)
-        yield np.concatenate(
-            [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in (0, 1)]
+        yield (
+            draw,
+            np.concatenate(
+                [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in (0, 1)]
+            ),
         )
 
 
@@ -67,12 +70,12 @@ def setfit_fit_predict(backbone, X, y, X_test, seed, **arguments):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def few_shot(backbone, per_class, n_draws, setfit_runs):
+def few_shot(backbone, per_class, n_draws, setfit_runs, first=0, ours=True):
     train, dev = read("train"), read("dev")
     pool = train.sample(n=8000, random_state=0)
     texts, labels = pool["sentence"].to_numpy(), pool["label"].to_numpy()
     X_dev, y_dev = dev["sentence"], dev["label"].to_numpy()
-    methods = {"ours: TextClassifier(strategy='contrastive')": None}
+    methods = {"ours: TextClassifier(strategy='contrastive')": None} if ours else {}
     if "default" in setfit_runs:
         methods["setfit package, default arguments"] = {}
     if "iterations20" in setfit_runs:
@@ -80,7 +83,7 @@ def few_shot(backbone, per_class, n_draws, setfit_runs):
     rows = []
     for method, arguments in methods.items():
         scores, seconds = [], []
-        for draw, idx in enumerate(draws(labels, per_class, n_draws)):
+        for draw, idx in draws(labels, per_class, n_draws, first):
             start = time.perf_counter()
             if arguments is None:
                 model = TextClassifier(backbone, strategy="contrastive", random_state=draw).fit(
@@ -101,6 +104,8 @@ def few_shot(backbone, per_class, n_draws, setfit_runs):
                 "draws": len(scores),
                 "fit_seconds": float(np.mean(seconds)),
                 "note": "fit + predicting the 872 dev phrases",
+                "scores": scores,
+                "first_draw": first,
             }
         )
         print(rows[-1], flush=True)
@@ -153,7 +158,7 @@ def run(backbone, cache):
     pool_labels = pool["label"].to_numpy()
     for per_class in (8, 64):
         scores, seconds = [], []
-        for idx in draws(pool_labels, per_class):
+        for _, idx in draws(pool_labels, per_class):
             start = time.perf_counter()
             probe = LogisticRegression(max_iter=5000).fit(F_pool[idx], pool_labels[idx])
             seconds.append(time.perf_counter() - start)
@@ -164,12 +169,16 @@ def run(backbone, cache):
 
 def write(rows):
     """Merge ``rows`` into the results file (a row replaces an earlier one of the same
-    backbone and method), then render the table."""
+    backbone, method and first draw), then render the table."""
     host = machine()["host"]
     path = RESULTS / f"real-fewshot-{host}.json"
-    new = {(r["backbone"], r["method"]) for r in rows}
+
+    def key(row):
+        return row["backbone"], row["method"], row.get("first_draw", 0)
+
+    new = {key(r) for r in rows}
     earlier = json.loads(path.read_text())["rows"] if path.exists() else []
-    rows = [r for r in earlier if (r["backbone"], r["method"]) not in new] + rows
+    rows = [r for r in earlier if key(r) not in new] + rows
     path.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
     frame = pd.DataFrame(rows)
     lines = [
@@ -190,6 +199,8 @@ def main():
     parser.add_argument("--cache", default=None, help="feature cache folder")
     parser.add_argument("--per-class", nargs="+", type=int, default=[8], help="few-shot sizes")
     parser.add_argument("--draws", type=int, default=10)
+    parser.add_argument("--first-draw", type=int, default=0, help="run draws first .. first+draws-1")
+    parser.add_argument("--no-ours", action="store_true", help="only the setfit package's runs")
     parser.add_argument(
         "--setfit",
         nargs="*",
@@ -205,7 +216,9 @@ def main():
             rows += run(backbone, args.cache)
         if args.only != "zero-shot":
             for per_class in args.per_class:
-                rows += few_shot(backbone, per_class, args.draws, args.setfit)
+                rows += few_shot(
+                    backbone, per_class, args.draws, args.setfit, first=args.first_draw, ours=not args.no_ours
+                )
         write(rows)  # after each backbone: a long run keeps what it measured
 
 
