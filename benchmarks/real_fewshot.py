@@ -180,12 +180,13 @@ def write(rows):
     earlier = json.loads(path.read_text())["rows"] if path.exists() else []
     rows = [r for r in earlier if key(r) not in new] + rows
     path.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows).drop(columns=["scores", "first_draw"], errors="ignore")
     lines = [
         "# Few- and zero-shot text classification, SST-2 dev (872 phrases)",
         "",
-        f"Machine: {machine()}. Written by `benchmarks/real_fewshot.py`. Draws: 10 per",
-        "setting, `default_rng(draw)` over 8,000 training phrases, the same for every method.",
+        f"Machine: {machine()}. Written by `benchmarks/real_fewshot.py`. Draw k is",
+        "`default_rng(k)` over 8,000 training phrases, the same for every method; `draws` says",
+        "how many (the per-draw scores are in the JSON file). Zero-shot rows need no draw.",
         "",
         frame.round(3).to_markdown(index=False),
         "",
