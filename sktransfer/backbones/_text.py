@@ -222,8 +222,6 @@ def _resolve(name, modality):
     """Local model folders, and Hugging Face ids: names with a '/' that are no local path,
     or any name that is no local path when a text backbone is needed."""
     path = Path(name)
-    if name.startswith(("timm/", "torchvision/")) and not path.exists():
-        return None  # their sources own these prefixes: an unknown one is their error to name
     if not (
         path.is_dir() or (not path.exists() and (modality == "text" or (modality is None and "/" in name)))
     ):

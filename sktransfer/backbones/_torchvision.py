@@ -14,6 +14,7 @@ import torch
 
 from ..exceptions import WeightsUnavailableError
 from ._base import Block, DataConfig, ImageBackbone, speed_class
+from ._errors import unknown_backbone_error
 from ._registry import BackboneSpec, add_spec, register_source
 
 
@@ -162,8 +163,11 @@ def torchvision_spec(name, description="", dim=None):
 
 def _resolve(name, modality):
     tv_name = name.removeprefix("torchvision/")
-    if modality in (None, "image") and tv_name in supported_torchvision_models():
+    supported = supported_torchvision_models()
+    if modality in (None, "image") and tv_name in supported:
         return torchvision_spec(tv_name)
+    if tv_name != name:  # the prefix is ours: an unknown model is ours to name, not a hub id
+        raise unknown_backbone_error(name, supported)
     return None
 
 
