@@ -25,6 +25,16 @@ from .._pooling import POOLINGS
 from .._validation import check_option
 from ..backbones import load_backbone
 from ..data import adapter_class, adapter_for, inference_batches, loader_options, subset
+from ._adaptation import (
+    FEATURE_LOSSES,
+    PseudoLabels,
+    adapt_batchnorm,
+    adaptation_terms,
+    check_adaptation,
+    check_sample_domain,
+    has_batchnorm,
+    require_skada,
+)
 from ._datasets import Labelled
 from ._freeze import apply_trainable, is_freeze_spec, resolve_trainable, trainable_parameter_names
 from ._model import Head, TransferModel
@@ -66,10 +76,12 @@ class BaseTransferEstimator(BaseEstimator):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "callbacks": [None, list, tuple],
+        "adaptation": [str, list, tuple],
+        "adaptation_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     # ---------------------------------------------------------------- fit
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, sample_domain=None):
         """Fine-tune on ``(X, y)``; with ``warm_start=True`` continue from the last fit.
 
         Parameters
@@ -81,12 +93,25 @@ class BaseTransferEstimator(BaseEstimator):
             Non-negative weights: each sample's loss counts this much (in the probe
             head, the epochs and the early-stopping validation loss). An integer weight
             k acts as k copies of the row, a zero weight as a dropped row.
+        sample_domain : array-like of shape (n_samples,), default=None
+            Domain adaptation, in skada's convention: a positive integer for each
+            labelled source row, a negative one for each unlabelled target row. The
+            labels of target rows are never read (any placeholder will do: skada's -1,
+            ``None``, a string). With ``adaptation="none"`` the target rows are dropped:
+            the same model as without them, for comparison.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, y, epochs=self.max_epochs, keep=self.warm_start, sample_weight=sample_weight)
+        return self._fit(
+            X,
+            y,
+            epochs=self.max_epochs,
+            keep=self.warm_start,
+            sample_weight=sample_weight,
+            sample_domain=sample_domain,
+        )
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One more epoch on ``(X, y)`` without re-initialising the network (the head included).
@@ -111,18 +136,35 @@ class BaseTransferEstimator(BaseEstimator):
         """
         return self._fit(X, y, epochs=1, keep=True, classes=classes, sample_weight=sample_weight)
 
-    def _fit(self, X, y, *, epochs, keep, classes=None, sample_weight=None):
+    def _fit(self, X, y, *, epochs, keep, classes=None, sample_weight=None, sample_domain=None):
         owner = type(self).__name__
         check_option(owner, "pooling", self.pooling, POOLINGS)
         self._validate_params()
         self._validate_lr(owner)
         specs = self._validate_unfreeze(owner)
+        adaptations = check_adaptation(self.adaptation, owner)
         X = adapter_class(self._modality).check(X, owner)
         if len(X) != len(y):
             raise ValueError(f"{owner}: X has {len(X)} samples but y has {len(y)}; they must match.")
         weights = _check_weights(sample_weight, len(X), owner)
         continuing = keep and hasattr(self, "net_")
-        targets = self._encode_targets(y, reset=not continuing, classes=classes, sample_weight=weights)
+        source = None if sample_domain is None else check_sample_domain(sample_domain, len(X), owner)
+        if adaptations and source is None:
+            raise ValueError(
+                f"{owner}: adaptation={self.adaptation!r} needs unlabelled target rows: pass them in "
+                "X with fit(X, y, sample_domain=...) (source rows > 0, target rows < 0)."
+            )
+        self._check_adaptations(adaptations, owner)
+        if source is not None and not adaptations:  # source only: the target rows play no part
+            keep_rows = np.flatnonzero(source)
+            X, y, source = subset(X, keep_rows), _rows(y, keep_rows), None
+            weights = None if weights is None else weights[keep_rows]
+        if source is None:
+            targets = self._encode_targets(y, reset=not continuing, classes=classes, sample_weight=weights)
+        else:
+            targets, weights = self._encode_source_targets(y, source, continuing, classes, weights)
+        if "pseudo_label" in adaptations and getattr(self, "multilabel_", False):
+            raise ValueError(f"{owner}: adaptation='pseudo_label' needs one class per row, not multilabel y.")
         seed = self._seed()
         self.device_ = resolve_device(self.device)
         with seeded_rng(seed):
@@ -137,27 +179,48 @@ class BaseTransferEstimator(BaseEstimator):
             self._place(model)
             model.autocast_dtype = resolve_precision(self.device_, self.precision)
             apply_trainable(model, initial)
-            train_idx, valid_idx = self._split(targets, seed)
-            self._adapt_encoder(model, X, targets, weights, train_idx, seed, continuing)
+            if "adabn" in adaptations:
+                self._require_batchnorm(model)
+            train_idx, valid_idx = self._split_domains(targets, seed, source)
+            labelled = train_idx if source is None else train_idx[source[train_idx]]
+            self._adapt_encoder(model, X, targets, weights, labelled, seed, continuing)
             backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
+            if set(adaptations) & set(FEATURE_LOSSES) and not backbone_trains:
+                raise ValueError(
+                    f"{owner}: adaptation={self.adaptation!r} moves the backbone's features, but "
+                    f"freeze={self.freeze!r} leaves no backbone parameter to train. Unfreeze some "
+                    "blocks (freeze='last:3'), or use 'adabn' / 'pseudo_label', which work on a "
+                    "frozen backbone."
+                )
             self._resolve_augment(backbone_trains)
             # A backbone frozen for the whole fit, seeing unaugmented inputs, gives the same
             # features every epoch: compute them once and train the head on them.
             shortcut = self.precompute_features and not backbone_trains and self._augment_is_off()
-            inputs = self._precomputed(model, X) if shortcut else None
+            adabn = "adabn" in adaptations
+            inputs = None
+            if shortcut:
+                inputs = self._adabn_features(model, X, source) if adabn else self._precomputed(model, X)
+            elif adabn:  # train with the source's statistics; the target's replace them after
+                self._adapt_batchnorm(model, subset(X, np.flatnonzero(source)))
             self.probe_penalty_ = None
             if self.head_init == "probe" and not continuing:
-                self.probe_penalty_ = self._fit_probe_head(
-                    model, X, inputs, targets, weights, train_idx, seed
-                )
-            train_ds = self._dataset(model, X, targets, weights, train_idx, inputs, training=True)
+                self.probe_penalty_ = self._fit_probe_head(model, X, inputs, targets, weights, labelled, seed)
+            domains = None if source is None else torch.as_tensor(np.where(source, 1, -1))
+            train_ds = self._dataset(model, X, targets, weights, train_idx, inputs, domains, training=True)
             valid_ds = None
             if valid_idx is not None:
-                valid_ds = self._dataset(model, X, targets, weights, valid_idx, inputs, training=False)
+                valid_ds = self._dataset(
+                    model, X, targets, weights, valid_idx, inputs, domains, training=False
+                )
             # On precomputed features skorch trains the head module itself; the fitted net then
             # holds the whole model again, for prediction and warm starts.
             trained = model.head if shortcut else model
-            net = self._make_net(trained, train_ds, valid_ds, schedule, epochs, seed, shortcut)
+            terms = adaptation_terms(adaptations, self.adaptation_weight, model)
+            extra = []
+            if "pseudo_label" in adaptations:
+                labeller = self._pseudo_labeller(model, X, inputs, train_ds, train_idx, source)
+                extra.append(("pseudo_labels", labeller))
+            net = self._make_net(trained, train_ds, valid_ds, schedule, epochs, seed, shortcut, terms, extra)
             if continuing:  # one history across warm-started fits, as skorch keeps it
                 net.history_ = self.net_.history_
             try:
@@ -166,14 +229,17 @@ class BaseTransferEstimator(BaseEstimator):
             finally:
                 net.module = net.module_ = model
                 net.grad_scaler_ = None  # training state only; a CUDA one would not unpickle on a CPU
+            if adabn and not shortcut:  # the trained network, normalised by the target's statistics
+                self._adapt_batchnorm(model, subset(X, np.flatnonzero(~source)))
         self.net_ = net
         self.n_epochs_ = len(net.history)
         self.used_precomputed_features_ = shortcut
         self.trainable_parameters_ = trainable_parameter_names(model)
         return self
 
-    def _make_net(self, module, train_ds, valid_ds, schedule, epochs, seed, shortcut):
-        """The skorch net that trains ``module``: the model, or its head alone on features."""
+    def _make_net(self, module, train_ds, valid_ds, schedule, epochs, seed, shortcut, terms=(), extra=()):
+        """The skorch net that trains ``module``: the model, or its head alone on features.
+        ``terms``: loss terms beside the task's, ``extra``: their callbacks (domain adaptation)."""
         steps = epochs * int(np.ceil(len(train_ds) / self.batch_size))
         callbacks = [
             (
@@ -188,6 +254,7 @@ class BaseTransferEstimator(BaseEstimator):
         ]
         if schedule:
             callbacks.append(("unfreeze", GradualUnfreezing(schedule)))
+        callbacks.extend(extra)
         if valid_ds is not None:
             callbacks.append(
                 (
@@ -205,12 +272,13 @@ class BaseTransferEstimator(BaseEstimator):
             options["collate_fn"] = collate
         net = TransferNet(
             module=module,
-            criterion=self._criterion(train_ds.targets),
+            criterion=self._criterion(train_ds.labelled_targets()),
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr,
             lr_decay=self.lr_decay,
-            loss_terms=self._loss_terms(),
+            loss_terms=(*terms, *self._loss_terms()),
+            total_steps=steps,
             max_epochs=epochs,
             batch_size=int(self.batch_size),
             train_split=None if valid_ds is None else predefined_split(valid_ds),
@@ -229,6 +297,84 @@ class BaseTransferEstimator(BaseEstimator):
         """Train the backbone before the head's training (a hook: the contrastive few-shot
         strategy of TextClassifier uses it); whatever it leaves trainable trains on.
         ``continuing``: a warm start or ``partial_fit`` of a fitted model."""
+
+    # ------------------------------------------------------ domain adaptation
+    def _check_adaptations(self, adaptations, owner):
+        require_skada(adaptations, owner)
+        if "pseudo_label" in adaptations and not hasattr(self, "_set_classes"):
+            raise ValueError(f"{owner}: adaptation='pseudo_label' needs class labels; a regressor has none.")
+
+    def _encode_source_targets(self, y, source, continuing, classes, weights):
+        """Targets of the source rows (a placeholder on target rows, whose labels are never
+        read) and weights that are 0 on the target rows: the task loss is the source's."""
+        rows = np.flatnonzero(source)
+        labelled = self._encode_targets(
+            _rows(y, rows),
+            reset=not continuing,
+            classes=classes,
+            sample_weight=None if weights is None else weights[rows],
+        )
+        targets = labelled.new_zeros((len(source), *labelled.shape[1:]))
+        targets[rows] = labelled
+        is_source = torch.as_tensor(source, dtype=torch.float32)
+        return targets, is_source if weights is None else weights * is_source
+
+    def _split_domains(self, targets, seed, source):
+        """Early stopping holds out source rows only; every target row trains."""
+        if source is None:
+            return self._split(targets, seed)
+        rows = np.flatnonzero(source)
+        train, valid = self._split(targets[rows], seed)
+        train_idx = np.sort(np.concatenate([rows[train], np.flatnonzero(~source)]))
+        return train_idx, None if valid is None else rows[valid]
+
+    def _adabn_features(self, model, X, source):
+        """Frozen features with each domain's own BatchNorm statistics (AdaBN): the source
+        rows with statistics estimated on them, the target rows with the target's, which
+        the network then keeps for prediction."""
+        src, tgt = np.flatnonzero(source), np.flatnonzero(~source)
+        self._adapt_batchnorm(model, subset(X, src))
+        on_source = self._precomputed(model, subset(X, src))
+        self._adapt_batchnorm(model, subset(X, tgt))
+        on_target = self._precomputed(model, subset(X, tgt))
+        features = torch.empty((len(X), on_source.shape[1]))
+        features[src], features[tgt] = on_source, on_target
+        return features
+
+    def _adapt_batchnorm(self, model, X_target):
+        self._require_batchnorm(model)
+        adapter = adapter_for(self, model.backbone)
+        batches = (
+            adapter.to_device(inputs, self.device_)
+            for _, inputs in inference_batches(adapter, self, X_target)
+        )
+        with autocast(self.device_, model.autocast_dtype), fast_kernels(self.device_):
+            adapt_batchnorm(model, batches)
+
+    def _pseudo_labeller(self, model, X, features, train_ds, train_idx, source):
+        """The callback that pseudo-labels the target rows each epoch, from the model's
+        current predictions (on the precomputed features when there are some)."""
+        target = np.flatnonzero(~source)
+        if features is not None:
+            on_target = features[target]
+
+            def predict(net):
+                with torch.inference_mode():
+                    return model.head(on_target.to(self.device_)).float().softmax(dim=1).cpu().numpy()
+        else:
+            X_target = subset(X, target)
+
+            def predict(net):
+                return self._map_batches(model, model, X_target, "pseudo-labels").softmax(dim=1).numpy()
+
+        return PseudoLabels(predict, train_ds.pseudo, np.flatnonzero(~source[train_idx]))
+
+    def _require_batchnorm(self, model):
+        if not has_batchnorm(model.backbone):
+            raise ValueError(
+                f"{type(self).__name__}: adaptation='adabn' re-estimates BatchNorm statistics, but "
+                f"backbone {self.backbone!r} has no BatchNorm layer; choose another adaptation."
+            )
 
     def _loss_terms(self):
         """Loss terms beside the task's (see :class:`~sktransfer.finetune._net.LossTerm`);
@@ -301,12 +447,17 @@ class BaseTransferEstimator(BaseEstimator):
             )
         return out[0]
 
-    def _dataset(self, model, X, targets, weights, indices, features, training):
+    def _dataset(self, model, X, targets, weights, indices, features, domains, training):
         if features is not None:
             inputs = features[indices]
         else:
             inputs = model.adapter.training_items(X, indices, self._transform(training))
-        return Labelled(inputs, targets[indices], None if weights is None else weights[indices])
+        return Labelled(
+            inputs,
+            targets[indices],
+            None if weights is None else weights[indices],
+            None if domains is None else domains[indices],
+        )
 
     def _split(self, targets, seed):
         if not self.early_stopping:
@@ -435,6 +586,15 @@ def _check_weights(sample_weight, n_samples, owner):
     if weights.sum() <= 0:
         raise ValueError(f"{owner}: sample_weight sums to 0: no sample would count.")
     return torch.as_tensor(weights, dtype=torch.float32)
+
+
+def _rows(y, rows):
+    """``y[rows]`` for arrays, lists and pandas objects alike."""
+    if hasattr(y, "iloc"):
+        return y.iloc[rows]
+    if isinstance(y, np.ndarray):
+        return y[rows]
+    return [y[i] for i in rows]
 
 
 def _unshare(state):

@@ -4,13 +4,17 @@ import torch
 
 
 class Labelled(torch.utils.data.Dataset):
-    """``(inputs[i], targets[i])`` pairs, the form skorch trains on; with ``weights``, the
-    target side is a dict ``{"target": ..., "sample_weight": ...}`` (see ``TransferNet.get_loss``)."""
+    """``(inputs[i], targets[i])`` pairs, the form skorch trains on; with ``weights`` (and
+    ``domains``, for domain adaptation), the target side is a dict ``{"target": ...,
+    "sample_weight": ..., "domain": ...}`` (see ``TransferNet.loss_and_terms``)."""
 
-    def __init__(self, inputs, targets, weights=None):
+    def __init__(self, inputs, targets, weights=None, domains=None):
         self.inputs = inputs
         self.targets = targets
         self.weights = weights
+        self.domains = domains
+        # labels of target rows, set during training by pseudo-labelling (-1: none)
+        self.pseudo = None if domains is None else torch.full((len(targets),), -1, dtype=torch.long)
 
     def __len__(self):
         return len(self.targets)
@@ -18,4 +22,12 @@ class Labelled(torch.utils.data.Dataset):
     def __getitem__(self, index):
         if self.weights is None:
             return self.inputs[index], self.targets[index]
-        return self.inputs[index], {"target": self.targets[index], "sample_weight": self.weights[index]}
+        target = {"target": self.targets[index], "sample_weight": self.weights[index]}
+        if self.domains is not None:
+            target["domain"] = self.domains[index]
+            target["pseudo"] = self.pseudo[index]
+        return self.inputs[index], target
+
+    def labelled_targets(self):
+        """The targets of the labelled (source) rows: what class weights are computed from."""
+        return self.targets if self.domains is None else self.targets[self.domains > 0]

@@ -62,6 +62,21 @@ TRAINING = """
         the running training loss.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks, e.g. ``[("checkpoint", Checkpoint())]``.
+    adaptation : str or list of str, default="none"
+        Domain adaptation towards unlabelled target rows given in ``fit`` with
+        ``sample_domain`` (skada's convention: source > 0, target < 0):
+        ``"dann"`` (a domain discriminator behind gradient reversal on the pooled
+        features), ``"coral"`` (Deep CORAL) and ``"mmd"`` (multi-kernel MMD, as DAN)
+        move the backbone's features and need trainable blocks; ``"adabn"``
+        re-estimates BatchNorm statistics on the target (the network then keeps them)
+        and ``"pseudo_label"`` (classifiers) adds the cross-entropy of the target rows
+        predicted with confidence >= 0.9 under their own label; both also work on a
+        frozen backbone. A list combines them, e.g. ``["adabn", "pseudo_label"]``.
+        CORAL and MMD are skada's losses: ``pip install 'sktransfer[adapt]'``.
+    adaptation_weight : float, default=1.0
+        The weight of the adaptation loss terms, reached by a warm-up from 0 over the
+        fit (DANN's schedule, 2 / (1 + exp(-10 p)) - 1 at progress p); each term's
+        unweighted value is in ``history`` (``train_<name>_loss``).
 
     Attributes
     ----------

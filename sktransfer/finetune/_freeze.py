@@ -145,7 +145,9 @@ def parameter_groups(model, lr, lr_decay):
         head_lr, top_lr = lr, lr * lr_decay
     if not hasattr(model, "backbone"):  # the head alone, trained on precomputed features
         return [{"params": list(model.parameters()), "lr": head_lr, "name": "head"}]
-    groups = [{"params": list(model.head.parameters()), "lr": head_lr, "name": "head"}]
+    aux = getattr(model, "aux", None)  # absent from models pickled by older versions
+    head = [*model.head.parameters(), *(aux.parameters() if aux is not None else ())]
+    groups = [{"params": head, "lr": head_lr, "name": "head"}]
     seen = {id(p) for p in groups[0]["params"]}
     backbone = model.backbone
     for k, block in enumerate(reversed(backbone.blocks)):

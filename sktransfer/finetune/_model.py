@@ -42,6 +42,7 @@ class TransferModel(nn.Module):
         self.head = head
         self.pooling = pooling
         self.adapter = adapter  # the modality's inputs -> the backbone's arguments
+        self.aux = nn.ModuleDict()  # modules that loss terms train beside the head (DANN's discriminator)
         self.autocast_dtype = autocast_dtype
 
     def features(self, inputs):

@@ -20,10 +20,12 @@ class TransferNet(NeuralNet):
     :func:`~sktransfer.finetune._freeze.parameter_groups`.
     """
 
-    def __init__(self, *args, lr_decay=1.0, loss_terms=(), **kwargs):
+    def __init__(self, *args, lr_decay=1.0, loss_terms=(), total_steps=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.lr_decay = lr_decay
         self.loss_terms = loss_terms
+        self.total_steps = total_steps  # the fit's optimisation steps: a term's weight may follow them
+        self.steps_done_ = 0
 
     def initialize_optimizer(self, *args, **kwargs):
         _, optimizer_kwargs = self.get_params_for_optimizer("optimizer", [])
@@ -66,6 +68,7 @@ class TransferNet(NeuralNet):
         zeroed, and the fp16 loss scaler's step and update when there is one."""
         self.optimizer_.zero_grad(set_to_none=True)
         step = self.train_step_single(batch, **fit_params)
+        self.steps_done_ += 1
         self.notify(
             "on_grad_computed", named_parameters=TeeGenerator(self.get_all_learnable_params()), batch=batch
         )
@@ -98,8 +101,15 @@ class TransferNet(NeuralNet):
         total, terms = task, {}
         for term in self.loss_terms:
             terms[term.name] = term.fn(logits=logits, features=features, y_true=y_true)
-            total = total + term.weight * terms[term.name]
+            weight = term.weight(self.progress()) if callable(term.weight) else term.weight
+            total = total + weight * terms[term.name]
         return total, terms
+
+    def progress(self):
+        """The fraction of the fit's optimisation steps done, in [0, 1]."""
+        if not self.total_steps:
+            return 1.0
+        return min(1.0, self.steps_done_ / self.total_steps)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """skorch's loop, with each batch's loss in ``history`` as skorch records it.
@@ -152,6 +162,9 @@ class TransferNet(NeuralNet):
 class LossTerm:
     """A named term added to the training loss: ``weight * fn(logits=, features=, y_true=)``.
 
+    ``weight`` is a number, or a callable ``progress -> number`` (``progress``: the
+    fraction of the fit's optimisation steps done), e.g. a warm-up.
+
     ``features`` are the pooled backbone features the head sees, ``y_true`` the batch's
     targets (a dict when samples carry metadata, such as ``sample_weight`` or, for
     domain adaptation, domain labels). ``fn`` returns a scalar tensor. A plain class
@@ -160,7 +173,7 @@ class LossTerm:
 
     name: str
     fn: Callable
-    weight: float = 1.0
+    weight: float | Callable = 1.0
 
 
 def _logits(y_pred):

@@ -112,7 +112,7 @@ class ClassifierTargets(ClassifierMixin):
     def _stratify(self, targets):
         return None if self.multilabel_ else targets.numpy()
 
-    def decision_function(self, X):
+    def decision_function(self, X, sample_domain=None):
         """Confidence scores, as scikit-learn's classifiers return them.
 
         Returns
@@ -127,8 +127,12 @@ class ClassifierTargets(ClassifierMixin):
             return logits[:, 1] - logits[:, 0]
         return logits
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, sample_domain=None):
         """Class probabilities (softmax; independent sigmoids for multilabel ``y``).
+
+        ``sample_domain`` is accepted, and not needed, for skada's label-free scorers:
+        the fitted network serves every domain (after ``adaptation="adabn"``, with the
+        target domain's BatchNorm statistics). The same holds for every predicting method.
 
         Returns
         -------
@@ -140,7 +144,7 @@ class ClassifierTargets(ClassifierMixin):
             return torch.sigmoid(logits).numpy()
         return torch.softmax(logits, dim=1).numpy()
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, sample_domain=None):
         """Logarithm of :meth:`predict_proba`, computed stably from the logits.
 
         Returns
@@ -152,7 +156,7 @@ class ClassifierTargets(ClassifierMixin):
             return torch.nn.functional.logsigmoid(logits).numpy()
         return torch.log_softmax(logits, dim=1).numpy()
 
-    def predict(self, X):
+    def predict(self, X, sample_domain=None):
         """Predicted labels (the 0/1 indicator matrix for multilabel ``y``)."""
         proba = self.predict_proba(X)
         if self.multilabel_:
@@ -204,7 +208,7 @@ class RegressorTargets(RegressorMixin):
     def _criterion(self, targets):
         return nn.MSELoss()
 
-    def predict(self, X):
+    def predict(self, X, sample_domain=None):
         """Predicted targets, shape (n_samples,) or (n_samples, n_targets) as in ``fit``."""
         out = self._raw_outputs(X) * self.y_scale_ + self.y_mean_
         return out.ravel() if self._y_1d else out

@@ -71,6 +71,8 @@ class ImageClassifier(ImageInputs, ClassifierTargets, BaseTransferEstimator):
         warm_start=False,
         verbose=0,
         callbacks=None,
+        adaptation="none",
+        adaptation_weight=1.0,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -98,6 +100,8 @@ class ImageClassifier(ImageInputs, ClassifierTargets, BaseTransferEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+        self.adaptation = adaptation
+        self.adaptation_weight = adaptation_weight
 
 
 class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
@@ -141,6 +145,8 @@ class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
         warm_start=False,
         verbose=0,
         callbacks=None,
+        adaptation="none",
+        adaptation_weight=1.0,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -166,3 +172,5 @@ class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+        self.adaptation = adaptation
+        self.adaptation_weight = adaptation_weight

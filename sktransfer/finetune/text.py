@@ -78,6 +78,8 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         warm_start=False,
         verbose=0,
         callbacks=None,
+        adaptation="none",
+        adaptation_weight=1.0,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -105,6 +107,8 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+        self.adaptation = adaptation
+        self.adaptation_weight = adaptation_weight
 
     def _adapt_encoder(self, model, X, targets, weights, train_idx, seed, continuing):
         if self.strategy != "contrastive":
@@ -190,6 +194,8 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         warm_start=False,
         verbose=0,
         callbacks=None,
+        adaptation="none",
+        adaptation_weight=1.0,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -214,3 +220,5 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+        self.adaptation = adaptation
+        self.adaptation_weight = adaptation_weight

@@ -1,0 +1,266 @@
+"""Deep domain adaptation for the fine-tuning classifiers: unlabelled target rows in ``fit``.
+
+Rows come with skada's ``sample_domain`` (source domains > 0, target domains < 0). The
+task loss sees the source rows only (target rows weigh 0 in it, whatever their label);
+each adaptation adds a :class:`~sktransfer.finetune._net.LossTerm` on the pooled
+features or the logits of the batch's two domains, or acts on the network after the
+fit (``"adabn"``). CORAL and MMD are skada's losses (``deepcoral_loss``, ``dan_loss``).
+"""
+
+import math
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from torch import nn
+
+from ._net import LossTerm
+
+# name -> what it needs of the network
+FEATURE_LOSSES = ("dann", "coral", "mmd")
+ADAPTATIONS = ("none", *FEATURE_LOSSES, "pseudo_label", "adabn")
+
+
+def check_adaptation(adaptation, owner):
+    """``adaptation`` as a tuple of names (``()`` for none); a string or a list of strings."""
+    names = (adaptation,) if isinstance(adaptation, str) else tuple(adaptation)
+    unknown = [n for n in names if not isinstance(n, str) or n not in ADAPTATIONS]
+    if unknown or not names:
+        raise ValueError(
+            f"{owner}: adaptation={adaptation!r} is not one of {list(ADAPTATIONS)} or a list of "
+            "them (e.g. ['adabn', 'pseudo_label'])."
+        )
+    names = tuple(n for n in names if n != "none")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{owner}: adaptation={adaptation!r} names a method twice.")
+    return names
+
+
+def check_sample_domain(sample_domain, n_samples, owner):
+    """skada's convention checked: one integer per row, sources > 0, targets < 0, both present.
+
+    Returns a boolean array, True on the source rows.
+    """
+    domains = np.asarray(sample_domain)
+    if domains.shape != (n_samples,):
+        raise ValueError(
+            f"{owner}: sample_domain has shape {domains.shape}; it needs one domain per sample "
+            f"({n_samples},): a positive integer for each labelled source row, a negative one "
+            "for each unlabelled target row."
+        )
+    if domains.dtype.kind not in "iu" and not (
+        domains.dtype.kind == "f" and np.all(np.isfinite(domains)) and np.all(domains == np.round(domains))
+    ):
+        raise ValueError(
+            f"{owner}: sample_domain must hold integers (source > 0, target < 0), got {domains.dtype}."
+        )
+    domains = domains.astype(np.int64)
+    if np.any(domains == 0):
+        index = int(np.flatnonzero(domains == 0)[0])
+        raise ValueError(
+            f"{owner}: sample_domain[{index}] is 0; use a positive integer for source rows and a "
+            "negative one for target rows."
+        )
+    source = domains > 0
+    if not source.any():
+        raise ValueError(f"{owner}: sample_domain has no source row (> 0): nothing labelled to learn from.")
+    if source.all():
+        raise ValueError(
+            f"{owner}: sample_domain has no target row (< 0): adaptation needs the unlabelled target "
+            "rows in fit. Without them, fit without sample_domain."
+        )
+    return source
+
+
+def warmup(progress):
+    """DANN's schedule for the adaptation weight: 0 at the start, close to 1 by mid-training."""
+    return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+
+
+class ScheduledWeight:
+    """``weight * warmup(progress)``: a loss term's weight over the fit (picklable)."""
+
+    def __init__(self, weight):
+        self.weight = float(weight)
+
+    def __call__(self, progress):
+        return self.weight * warmup(progress)
+
+
+def _split_domains(features, y_true):
+    source = y_true["domain"].to(features.device) > 0
+    return features[source], features[~source]
+
+
+class CoralLoss:
+    """Deep CORAL: the distance between the two domains' feature covariances (skada's)."""
+
+    def __call__(self, logits, features, y_true):
+        from skada.deep.losses import deepcoral_loss
+
+        source, target = _split_domains(features, y_true)
+        if len(source) < 2 or len(target) < 2:
+            return features.sum() * 0.0  # a batch without both domains adds nothing
+        return deepcoral_loss(source, target)
+
+
+class MMDLoss:
+    """Multi-kernel MMD between the domains' features (DAN; skada's)."""
+
+    def __call__(self, logits, features, y_true):
+        from skada.deep.losses import dan_loss
+
+        source, target = _split_domains(features, y_true)
+        if len(source) < 2 or len(target) < 2:
+            return features.sum() * 0.0
+        return dan_loss(source, target)
+
+
+class _ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class DomainDiscriminator(nn.Module):
+    """DANN's domain classifier behind a gradient reversal: trained to tell the domains
+    apart, it pushes the backbone towards features that do not."""
+
+    def __init__(self, in_features, hidden=256):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.ReLU(), nn.Dropout(0.5), nn.Linear(hidden, 1)
+        )
+
+    def forward(self, features):
+        return self.net(_ReverseGradient.apply(features)).squeeze(1)
+
+
+class DANNLoss:
+    """The discriminator's binary cross-entropy (source 1, target 0), balanced per domain."""
+
+    def __init__(self, model):
+        self.model = model  # the discriminator lives in ``model.aux`` (trained with the head)
+
+    def __call__(self, logits, features, y_true):
+        domain = (y_true["domain"].to(features.device) > 0).float()
+        out = self.model.aux["domain_discriminator"](features)
+        weight = torch.where(
+            domain > 0, 1.0 / domain.sum().clamp_min(1), 1.0 / (1 - domain).sum().clamp_min(1)
+        )
+        losses = nn.functional.binary_cross_entropy_with_logits(out, domain, reduction="none")
+        return (losses * weight).sum() / 2
+
+
+class PseudoLabelLoss:
+    """Cross-entropy of the target rows under the pseudo-labels :class:`PseudoLabels` gave
+    them at the start of the epoch (-1: not chosen), averaged over the batch's target rows."""
+
+    def __call__(self, logits, features, y_true):
+        pseudo = y_true["pseudo"].to(logits.device)
+        chosen = pseudo >= 0
+        n_target = (y_true["domain"] < 0).sum()
+        if not chosen.any():
+            return logits.sum() * 0.0
+        return nn.functional.cross_entropy(logits[chosen], pseudo[chosen], reduction="sum") / n_target
+
+
+class PseudoLabels(Callback):
+    """At the start of each epoch, label the most confident target rows with the model's
+    own predictions: per predicted class, its most confident share, growing from 20 % of
+    the target rows to 80 % over the fit. Each class keeps the share the model predicts
+    for it, so a class cannot take over the target (the usual collapse of self-training).
+
+    ``predict(net)`` returns the target rows' class probabilities; ``pseudo`` is the
+    training set's pseudo-label tensor (-1 everywhere but on the chosen target rows),
+    ``rows`` the target rows' positions in it.
+    """
+
+    def __init__(self, predict, pseudo, rows, start=0.2, end=0.8):
+        self.predict = predict
+        self.pseudo = pseudo
+        self.rows = rows
+        self.start, self.end = start, end
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_epoch_ = len(net.history)
+
+    def on_epoch_begin(self, net, **kwargs):
+        epochs = max(net.max_epochs - 1, 1)
+        done = len(net.history) - 1 - self.first_epoch_
+        fraction = self.start + (self.end - self.start) * min(done / epochs, 1.0)
+        self.pseudo[:] = -1
+        self.pseudo[self.rows] = torch.as_tensor(balanced_pseudo_labels(self.predict(net), fraction))
+
+
+def balanced_pseudo_labels(proba, fraction):
+    """Labels (-1: unlabelled) for the ``fraction`` most confident rows, chosen per
+    predicted class in proportion to how often that class is predicted."""
+    proba = np.asarray(proba)
+    labels, confidence = proba.argmax(axis=1), proba.max(axis=1)
+    out = np.full(len(proba), -1, dtype=np.int64)
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        keep = rows[np.argsort(-confidence[rows], kind="stable")[: int(round(fraction * len(rows)))]]
+        out[keep] = c
+    return out
+
+
+def adaptation_terms(names, weight, model):
+    """The loss terms of the adaptations ``names``; DANN adds its discriminator to ``model``."""
+    terms = []
+    scheduled = ScheduledWeight(weight)
+    for name in names:
+        if name == "dann":
+            if "domain_discriminator" not in model.aux:
+                head = model.head.linear
+                discriminator = DomainDiscriminator(head.in_features).to(head.weight.device)
+                model.aux["domain_discriminator"] = discriminator
+            terms.append(LossTerm("dann", DANNLoss(model), scheduled))
+        elif name == "coral":
+            terms.append(LossTerm("coral", CoralLoss(), scheduled))
+        elif name == "mmd":
+            terms.append(LossTerm("mmd", MMDLoss(), scheduled))
+        elif name == "pseudo_label":
+            terms.append(LossTerm("pseudo_label", PseudoLabelLoss(), scheduled))
+    return terms
+
+
+def has_batchnorm(backbone):
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in backbone.modules())
+
+
+@torch.no_grad()
+def adapt_batchnorm(model, batches):
+    """AdaBN: every BatchNorm layer's statistics re-estimated on the target batches
+    (a cumulative average over all of them), the weights untouched."""
+    layers = [m for m in model.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in layers]
+    model.eval()
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative: every target batch counts equally
+        layer.train()
+    try:
+        for inputs in batches:
+            model.features(inputs)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+        model.eval()
+
+
+def require_skada(names, owner):
+    if not set(names) & {"coral", "mmd"}:
+        return
+    try:
+        import skada  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            f"{owner}: adaptation {sorted(set(names) & {'coral', 'mmd'})} uses skada's losses; "
+            "install it with: pip install 'sktransfer[adapt]'"
+        ) from None
