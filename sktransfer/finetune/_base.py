@@ -21,6 +21,7 @@ from .._device import (
     resolve_precision,
     seeded_rng,
 )
+from .._domains import check_sample_domain
 from .._pooling import POOLINGS
 from .._validation import check_option
 from ..backbones import load_backbone
@@ -31,7 +32,6 @@ from ._adaptation import (
     adapt_batchnorm,
     adaptation_terms,
     check_adaptation,
-    check_sample_domain,
     has_batchnorm,
     require_skada,
 )
@@ -148,7 +148,7 @@ class BaseTransferEstimator(BaseEstimator):
             raise ValueError(f"{owner}: X has {len(X)} samples but y has {len(y)}; they must match.")
         weights = _check_weights(sample_weight, len(X), owner)
         continuing = keep and hasattr(self, "net_")
-        source = None if sample_domain is None else check_sample_domain(sample_domain, len(X), owner)
+        source = None if sample_domain is None else check_sample_domain(sample_domain, len(X), owner) > 0
         if adaptations and source is None:
             raise ValueError(
                 f"{owner}: adaptation={self.adaptation!r} needs unlabelled target rows: pass them in "
