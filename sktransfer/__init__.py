@@ -1,6 +1,7 @@
 """sktransfer: pretrained networks as scikit-learn transformers and estimators."""
 
 from ._version import __version__
+from .adaptation import DomainAdaptedClassifier
 from .backbones import list_backbones, load_backbone
 from .data import load_image_folder
 from .embedding import ImageEmbedder, TextEmbedder
@@ -10,6 +11,7 @@ from .zeroshot import ZeroShotTextClassifier
 
 __all__ = [
     "BackboneSelector",
+    "DomainAdaptedClassifier",
     "ImageClassifier",
     "ImageEmbedder",
     "ImageRegressor",

@@ -1,6 +1,11 @@
-"""skada's ``sample_domain`` convention, checked once for every estimator that adapts."""
+"""What every adapting estimator shares: skada's ``sample_domain`` convention, checked,
+and the pseudo-labelling steps of self-training (class-balanced choice, cluster refinement)."""
 
 import numpy as np
+
+# The cluster refinement is kept only when it agrees with the classifier this often:
+# then the target's clusters are its classes, and their centres fix the border cases.
+REFINE_AGREEMENT = 0.95
 
 
 def check_sample_domain(sample_domain, n_samples, owner):
@@ -37,3 +42,49 @@ def check_sample_domain(sample_domain, n_samples, owner):
             "rows in fit. Without them, fit without sample_domain."
         )
     return domains
+
+
+def encode_source_labels(y, sample_domain):
+    """Labels as skada's scorers and adapters need them: class indices on the source rows,
+    ``-1`` on the target rows (whose labels are not read), and the classes, sorted.
+
+    skada converts ``y`` to floats to find its masked rows, so string labels fail inside
+    it; encode them with this first and decode predictions with ``classes[codes]``.
+
+    Returns
+    -------
+    codes : ndarray of int64
+    classes : ndarray
+    """
+    domains = check_sample_domain(sample_domain, len(y), "encode_source_labels")
+    rows = np.flatnonzero(domains > 0)
+    labels = np.asarray(y.iloc[rows] if hasattr(y, "iloc") else [y[i] for i in rows])
+    classes, source_codes = np.unique(labels, return_inverse=True)
+    codes = np.full(len(domains), -1, dtype=np.int64)
+    codes[rows] = source_codes
+    return codes, classes
+
+
+def balanced_top(proba, fraction):
+    """Rows and labels of the ``fraction`` most confident rows, chosen per predicted class
+    in proportion to its share of the predictions (so no class takes over)."""
+    labels, confidence = proba.argmax(axis=1), proba.max(axis=1)
+    chosen = []
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        chosen.append(rows[np.argsort(-confidence[rows], kind="stable")[: int(round(fraction * len(rows)))]])
+    rows = np.sort(np.concatenate(chosen))
+    return rows, labels[rows]
+
+
+def cluster_refine(proba, target, iterations=2):
+    """Target labels by the nearest class centre (cosine), the centres estimated from the
+    target rows themselves, starting from the classifier's probabilities (as SHOT does)."""
+    unit = target / np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-12)
+    weights = proba
+    for _ in range(iterations):
+        centres = weights.T @ unit / np.maximum(weights.sum(axis=0)[:, None], 1e-12)
+        centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+        labels = (unit @ centres.T).argmax(axis=1)
+        weights = np.eye(proba.shape[1])[labels]
+    return labels

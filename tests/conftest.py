@@ -8,12 +8,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import sklearn  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ._vector import register as register_vector_modality  # noqa: E402
 
 register_vector_modality()
+
+
+@pytest.fixture(autouse=True)
+def _metadata_routing_off():
+    """Importing skada (tests/test_adaptation.py, at collection) turns scikit-learn's
+    metadata routing on for the whole process: every test starts from the default,
+    off, and the tests that need it on say so."""
+    with sklearn.config_context(enable_metadata_routing=False):
+        yield
+
 
 DATA_DIR = Path(os.environ.get("SKTRANSFER_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

@@ -83,7 +83,7 @@ def test_embedding_and_finetune_are_siblings_over_the_core(side, other):
     assert crossing == set()
 
 
-@pytest.mark.parametrize("layer", ["selection", "zeroshot"])
+@pytest.mark.parametrize("layer", ["selection", "zeroshot", "adaptation"])
 def test_upper_layers_use_only_public_modules_of_the_layers_below(layer):
     private = {
         (name, target)

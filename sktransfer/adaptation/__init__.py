@@ -5,6 +5,7 @@ adapter); the fine-tuning estimators adapt deeply with their ``adaptation``
 parameter and ``fit(X, y, sample_domain=...)``.
 """
 
+from .._domains import encode_source_labels
 from ._classifier import DomainAdaptedClassifier
 
-__all__ = ["DomainAdaptedClassifier"]
+__all__ = ["DomainAdaptedClassifier", "encode_source_labels"]

@@ -4,14 +4,15 @@ import time
 
 import numpy as np
 import pandas as pd
+import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from .._domains import check_sample_domain
-from ._self_training import REFINE_AGREEMENT, DomainNormalizer, cluster_refine, is_unit_norm, self_train
+from .._domains import REFINE_AGREEMENT, check_sample_domain, cluster_refine, encode_source_labels
+from ._self_training import DomainNormalizer, is_unit_norm, self_train
 
 ADAPTATIONS = ("auto", "none", "center", "self_training")
 
@@ -115,9 +116,8 @@ class DomainAdaptedClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{owner}: X has {n_samples} samples but y has {len(y)}; they must match.")
         domains = check_sample_domain(sample_domain, n_samples, owner)
         source = domains > 0
-        rows = np.flatnonzero(source)
-        labels = np.asarray(y.iloc[rows] if hasattr(y, "iloc") else [y[i] for i in rows])
-        self.classes_, y_source = np.unique(labels, return_inverse=True)
+        codes, self.classes_ = encode_source_labels(y, domains)
+        y_source = codes[source]
         if len(self.classes_) < 2:
             raise ValueError(
                 f"{owner}: the source rows hold one class ({self.classes_[0]!r}); give two or more."
@@ -156,7 +156,8 @@ class DomainAdaptedClassifier(ClassifierMixin, BaseEstimator):
         self.normalizer_ = None
         if not isinstance(self.adaptation, str):
             self.classifier_ = self._fit_skada(features, y_source, domains, scale)
-            predicted = self.classifier_.predict(features[target], sample_domain=domains[target])
+            with routing():
+                predicted = self.classifier_.predict(features[target], sample_domain=domains[target])
             report = {"adaptation": type(self.adaptation).__name__}
         elif self.adaptation == "none":
             self.classifier_ = baseline
@@ -188,7 +189,7 @@ class DomainAdaptedClassifier(ClassifierMixin, BaseEstimator):
         from skada import make_da_pipeline
 
         # skada masks target labels with -1 and cannot take strings: it gets class indices.
-        y = np.where(domains > 0, 0, -1)
+        y = np.full(len(domains), -1, dtype=np.int64)
         y[domains > 0] = y_source
         pipeline = make_da_pipeline(
             *([StandardScaler()] if scale else []),
@@ -196,7 +197,8 @@ class DomainAdaptedClassifier(ClassifierMixin, BaseEstimator):
             FiniteFeatures(f"{type(self).__name__}: adaptation={self.adaptation!r}"),
             self._make_classifier(),
         )
-        return pipeline.fit(features, y, sample_domain=domains)
+        with routing():
+            return pipeline.fit(features, y, sample_domain=domains)
 
     # ----------------------------------------------------------- predicting
     def _target_features(self, X, sample_domain):
@@ -229,7 +231,8 @@ class DomainAdaptedClassifier(ClassifierMixin, BaseEstimator):
         """
         features, domains = self._target_features(X, sample_domain)
         if not isinstance(self.adaptation, str):
-            return self.classifier_.predict_proba(features, sample_domain=domains)
+            with routing():
+                return self.classifier_.predict_proba(features, sample_domain=domains)
         if self.normalizer_ is not None:
             features = self.normalizer_.transform(features, domains)
         return self.classifier_.predict_proba(features)
@@ -243,6 +246,12 @@ class DomainAdaptedClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.metrics import accuracy_score
 
         return accuracy_score(y, self.predict(X, sample_domain), sample_weight=sample_weight)
+
+
+def routing():
+    """skada's pipelines route ``sample_domain`` by metadata routing: on while they run,
+    whatever the user's setting (importing skada turns it on for the whole process)."""
+    return sklearn.config_context(enable_metadata_routing=True)
 
 
 class FiniteFeatures(TransformerMixin, BaseEstimator):

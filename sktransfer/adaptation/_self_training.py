@@ -3,11 +3,10 @@ normalisation, class-balanced self-training, and the cluster check that refines 
 
 import numpy as np
 
+from .._domains import balanced_top
+
 # Self-training's schedule: the share of target rows pseudo-labelled in each round.
 ROUNDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-# The cluster refinement is kept only when it agrees with the classifier this often:
-# then the target's clusters are its classes, and their centres fix the border cases.
-REFINE_AGREEMENT = 0.95
 
 
 def is_unit_norm(features, tol=1e-3):
@@ -50,18 +49,6 @@ class DomainNormalizer:
         return out
 
 
-def balanced_top(proba, fraction):
-    """Rows and labels of the ``fraction`` most confident rows, chosen per predicted class
-    in proportion to its share of the predictions (so no class takes over)."""
-    labels, confidence = proba.argmax(axis=1), proba.max(axis=1)
-    chosen = []
-    for c in np.unique(labels):
-        rows = np.flatnonzero(labels == c)
-        chosen.append(rows[np.argsort(-confidence[rows], kind="stable")[: int(round(fraction * len(rows)))]])
-    rows = np.sort(np.concatenate(chosen))
-    return rows, labels[rows]
-
-
 def self_train(make_classifier, source, y, target, rounds=ROUNDS):
     """Fit on the source, then refit on the source plus the confidently pseudo-labelled
     target rows, a growing share each round. The chosen rows weigh as much in total as
@@ -81,16 +68,3 @@ def self_train(make_classifier, source, y, target, rounds=ROUNDS):
             sample_weight=weights,
         )
     return classifier
-
-
-def cluster_refine(proba, target, iterations=2):
-    """Target labels by the nearest class centre (cosine), the centres estimated from the
-    target rows themselves, starting from the classifier's probabilities (as SHOT does)."""
-    unit = target / np.maximum(np.linalg.norm(target, axis=1, keepdims=True), 1e-12)
-    weights = proba
-    for _ in range(iterations):
-        centres = weights.T @ unit / np.maximum(weights.sum(axis=0)[:, None], 1e-12)
-        centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
-        labels = (unit @ centres.T).argmax(axis=1)
-        weights = np.eye(proba.shape[1])[labels]
-    return labels

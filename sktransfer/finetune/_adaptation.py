@@ -14,6 +14,7 @@ import torch
 from skorch.callbacks import Callback
 from torch import nn
 
+from .._domains import REFINE_AGREEMENT, balanced_top, cluster_refine
 from ._net import LossTerm
 
 # name -> what it needs of the network
@@ -138,10 +139,13 @@ class PseudoLabels(Callback):
     own predictions: per predicted class, its most confident share, growing from 20 % of
     the target rows to 80 % over the fit. Each class keeps the share the model predicts
     for it, so a class cannot take over the target (the usual collapse of self-training).
+    When the target's feature clusters agree with the predictions (on 95 % of the rows),
+    the labels come from the nearest cluster centre instead, as in SHOT; ``history``
+    records that agreement per epoch (``pseudo_label_agreement``).
 
-    ``predict(net)`` returns the target rows' class probabilities; ``pseudo`` is the
-    training set's pseudo-label tensor (-1 everywhere but on the chosen target rows),
-    ``rows`` the target rows' positions in it.
+    ``predict(net)`` returns the target rows' class probabilities and pooled features;
+    ``pseudo`` is the training set's pseudo-label tensor (-1 everywhere but on the
+    chosen target rows), ``rows`` the target rows' positions in it.
     """
 
     def __init__(self, predict, pseudo, rows, start=0.2, end=0.8):
@@ -157,21 +161,16 @@ class PseudoLabels(Callback):
         epochs = max(net.max_epochs - 1, 1)
         done = len(net.history) - 1 - self.first_epoch_
         fraction = self.start + (self.end - self.start) * min(done / epochs, 1.0)
+        proba, features = (np.asarray(a, dtype=np.float64) for a in self.predict(net))
+        chosen, labels = balanced_top(proba, fraction)
+        centred = (features - features.mean(axis=0)) / np.maximum(features.std(axis=0), 1e-12)
+        refined = cluster_refine(proba, centred)
+        agreement = float(np.mean(refined == proba.argmax(axis=1)))
+        if agreement >= REFINE_AGREEMENT:
+            labels = refined[chosen]
+        net.history.record("pseudo_label_agreement", agreement)
         self.pseudo[:] = -1
-        self.pseudo[self.rows] = torch.as_tensor(balanced_pseudo_labels(self.predict(net), fraction))
-
-
-def balanced_pseudo_labels(proba, fraction):
-    """Labels (-1: unlabelled) for the ``fraction`` most confident rows, chosen per
-    predicted class in proportion to how often that class is predicted."""
-    proba = np.asarray(proba)
-    labels, confidence = proba.argmax(axis=1), proba.max(axis=1)
-    out = np.full(len(proba), -1, dtype=np.int64)
-    for c in np.unique(labels):
-        rows = np.flatnonzero(labels == c)
-        keep = rows[np.argsort(-confidence[rows], kind="stable")[: int(round(fraction * len(rows)))]]
-        out[keep] = c
-    return out
+        self.pseudo[self.rows[chosen]] = torch.as_tensor(labels, dtype=torch.long)
 
 
 def adaptation_terms(names, weight, model):

@@ -353,19 +353,26 @@ class BaseTransferEstimator(BaseEstimator):
 
     def _pseudo_labeller(self, model, X, features, train_ds, train_idx, source):
         """The callback that pseudo-labels the target rows each epoch, from the model's
-        current predictions (on the precomputed features when there are some)."""
+        current probabilities and pooled features (precomputed ones when there are some)."""
         target = np.flatnonzero(~source)
         if features is not None:
             on_target = features[target]
 
             def predict(net):
                 with torch.inference_mode():
-                    return model.head(on_target.to(self.device_)).float().softmax(dim=1).cpu().numpy()
+                    logits = model.head(on_target.to(self.device_)).float().cpu()
+                return logits.softmax(dim=1).numpy(), on_target.numpy()
         else:
             X_target = subset(X, target)
 
+            def both(inputs):
+                logits, pooled = model(inputs, return_features=True)
+                return torch.cat([logits, pooled], dim=1)
+
             def predict(net):
-                return self._map_batches(model, model, X_target, "pseudo-labels").softmax(dim=1).numpy()
+                out = self._map_batches(both, model, X_target, "pseudo-labels")
+                n_classes = model.head.linear.out_features
+                return out[:, :n_classes].softmax(dim=1).numpy(), out[:, n_classes:].numpy()
 
         return PseudoLabels(predict, train_ds.pseudo, np.flatnonzero(~source[train_idx]))
 
@@ -484,14 +491,30 @@ class BaseTransferEstimator(BaseEstimator):
         return None
 
     # ---------------------------------------------------------- predicting
-    def _raw_outputs(self, X):
+    def _raw_outputs(self, X, features=False):
+        """The network's outputs for ``X`` (the head's, or with ``features`` its input)."""
         check_is_fitted(self, "net_")
         X = adapter_class(self._modality).check(X, type(self).__name__)
         model = self.net_.module_
         self.device_ = resolve_device(self.device)
         self._place(model)
         model.autocast_dtype = resolve_precision(self.device_, self.precision)  # not the fit machine's
+        if features:
+            return self._precomputed(model, X).numpy()
         return self._map_batches(model, model, X, "predicting").numpy()
+
+    def transform(self, X):
+        """The fine-tuned backbone's pooled features: what the head sees.
+
+        Use them where a frozen embedder's would go, once fine-tuning on a labelled
+        source has made them fit the task: clustering unlabelled data of a related
+        task, nearest neighbours, a second model.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features), float32
+        """
+        return self._raw_outputs(X, features=True)
 
     def _place(self, model):
         """Move ``model`` to ``device_`` (image networks in their fastest memory format there)."""
