@@ -111,6 +111,14 @@ def test_skada_mask_mixed_with_string_labels():
     assert list(clf.classes_) == ["bike", "mug"]
 
 
+def test_integer_labels_beside_none_placeholders():
+    X, y, domains = image_domains()
+    codes = np.where(domains > 0, (y == "mug").astype(int), None)  # an object array
+    clf = ImageClassifier("tiny_cnn", freeze="backbone", adaptation="pseudo_label", **TINY)
+    clf.fit(X, codes, sample_domain=domains)
+    assert clf.classes_.tolist() == [0, 1]
+
+
 def test_no_adaptation_equals_a_fit_on_the_source_rows():
     X, y, domains = image_domains()
     source = domains > 0

@@ -1,10 +1,11 @@
-"""Deep domain adaptation for the fine-tuning classifiers: unlabelled target rows in ``fit``.
+"""Deep domain adaptation for the fine-tuning estimators: unlabelled target rows in ``fit``.
 
 Rows come with skada's ``sample_domain`` (source domains > 0, target domains < 0). The
 task loss sees the source rows only (target rows weigh 0 in it, whatever their label);
 each adaptation adds a :class:`~sktransfer.finetune._net.LossTerm` on the pooled
-features or the logits of the batch's two domains, or acts on the network after the
-fit (``"adabn"``). CORAL and MMD are skada's losses (``deepcoral_loss``, ``dan_loss``).
+features or the logits of the batch's two domains (pseudo-labels come from a callback,
+once per epoch), or sets the BatchNorm statistics per domain (``"adabn"``). CORAL and
+MMD are skada's losses (``deepcoral_loss``, ``dan_loss``).
 """
 
 import math
@@ -17,7 +18,7 @@ from torch import nn
 from .._domains import REFINE_AGREEMENT, balanced_top, cluster_refine
 from ._net import LossTerm
 
-# name -> what it needs of the network
+# the adaptations that move the backbone's features: they need trainable blocks
 FEATURE_LOSSES = ("dann", "coral", "mmd")
 ADAPTATIONS = ("none", *FEATURE_LOSSES, "pseudo_label", "adabn")
 

@@ -612,11 +612,13 @@ def _check_weights(sample_weight, n_samples, owner):
 
 
 def _rows(y, rows):
-    """``y[rows]`` for arrays, lists and pandas objects alike."""
+    """``y[rows]`` for arrays, lists and pandas objects alike. An object array (labels
+    beside placeholders such as ``None``) comes back with its labels' own type, so that
+    integer labels read as classes."""
     if hasattr(y, "iloc"):
         return y.iloc[rows]
     if isinstance(y, np.ndarray):
-        return y[rows]
+        return np.asarray(y[rows].tolist()) if y.dtype == object else y[rows]
     return [y[i] for i in rows]
 
 
