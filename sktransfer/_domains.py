@@ -65,14 +65,19 @@ def encode_source_labels(y, sample_domain):
     return codes, classes
 
 
-def balanced_top(proba, fraction):
+def balanced_top(scores, fraction, shares=None, confidence=None, at_least=0):
     """Rows and labels of the ``fraction`` most confident rows, chosen per predicted class
-    in proportion to its share of the predictions (so no class takes over)."""
-    labels, confidence = proba.argmax(axis=1), proba.max(axis=1)
+    (the arg-max of ``scores``) in proportion to ``shares``: by default each class's
+    share of the predictions, so that no class takes over round after round (the drift
+    of plain self-training). ``confidence`` defaults to the highest score; each class
+    gives at least ``at_least`` rows."""
+    labels = scores.argmax(axis=1)
+    confidence = scores.max(axis=1) if confidence is None else confidence
     chosen = []
     for c in np.unique(labels):
         rows = np.flatnonzero(labels == c)
-        chosen.append(rows[np.argsort(-confidence[rows], kind="stable")[: int(round(fraction * len(rows)))]])
+        size = fraction * len(rows) if shares is None else fraction * len(scores) * shares[c]
+        chosen.append(rows[np.argsort(-confidence[rows], kind="stable")[: max(at_least, int(round(size)))]])
     rows = np.sort(np.concatenate(chosen))
     return rows, labels[rows]
 

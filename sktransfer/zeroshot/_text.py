@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._domains import balanced_top
 from ..embedding import TextEmbedder
 
 # Wordings that fit a class name or a short description of any topic; None for texts used as given.
@@ -246,18 +247,12 @@ class ZeroShotTextClassifier(ClassifierMixin, BaseEstimator):
         prior = np.bincount(scores.argmax(axis=1), minlength=n_classes) / len(E)
         head = None
         for fraction in np.linspace(0.2, 0.8, self.rounds):
-            predicted = scores.argmax(axis=1)
             ranked = np.sort(scores, axis=1)
             margin = ranked[:, -1] - ranked[:, -2]
-            chosen = []
-            for k in range(n_classes):
-                members = np.flatnonzero(predicted == k)
-                take = max(1, int(round(fraction * len(E) * prior[k])))
-                chosen.extend(members[np.argsort(-margin[members], kind="stable")][:take])
-            chosen = np.asarray(chosen)
-            if len(np.unique(predicted[chosen])) < 2:
+            chosen, labels = balanced_top(scores, fraction, shares=prior, confidence=margin, at_least=1)
+            if len(np.unique(labels)) < 2:
                 break  # one class took everything: nothing left to learn from
-            head = LogisticRegression(max_iter=5000).fit(E[chosen], predicted[chosen])
+            head = LogisticRegression(max_iter=5000).fit(E[chosen], labels)
             scores = np.full((len(E), n_classes), -np.inf)
             scores[:, head.classes_] = head.predict_log_proba(E)
         return head
