@@ -237,13 +237,31 @@ def test_dann_discriminator_trains_with_the_head():
     assert clf.net_.steps_done_ == 2 * int(np.ceil(40 / 8))
 
 
-def test_adapted_estimator_pickles_and_clones():
+@pytest.mark.parametrize("adaptation", [["adabn", "dann"], ["adabn", "pseudo_label"]])
+def test_adapted_estimator_pickles_clones_and_continues(adaptation, tmp_path):
     X, y, domains = image_domains()
-    clf = ImageClassifier("tiny_cnn", freeze="last:1", adaptation=["adabn", "dann"], **TINY)
+    clf = ImageClassifier("tiny_cnn", freeze="last:1", adaptation=adaptation, **TINY)
     clf.fit(X, y, sample_domain=domains)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(again.predict_proba(X), clf.predict_proba(X), atol=1e-6)
-    assert clone(clf).get_params()["adaptation"] == ["adabn", "dann"]
+    assert clone(clf).get_params()["adaptation"] == adaptation
+    clf.partial_fit(X, y, sample_domain=domains)  # one more adapted epoch
+    assert clf.n_epochs_ == 3
+    clf.save_weights(tmp_path / "w.safetensors")  # the discriminator is training-only
+    plain = ImageClassifier("tiny_cnn", freeze="last:1", **TINY).fit(X, y)
+    plain.load_weights(tmp_path / "w.safetensors")
+    np.testing.assert_allclose(plain.decision_function(X[:4]), clf.decision_function(X[:4]), atol=1e-5)
+
+
+def test_dann_adds_nothing_on_one_domain_batches():
+    from sktransfer.finetune._adaptation import DANNLoss
+
+    X, y, domains = image_domains()
+    clf = ImageClassifier("tiny_cnn", freeze="last:1", adaptation="dann", **TINY)
+    clf.fit(X, y, sample_domain=domains)
+    features = torch.randn(6, 32)
+    loss = DANNLoss(clf.net_.module_)(None, features, {"domain": torch.ones(6)})
+    assert loss.item() == 0.0
 
 
 def test_gridsearch_with_a_label_free_scorer():
@@ -364,6 +382,10 @@ def test_nan_from_an_adapter_is_an_error():
 
 def test_classifier_errors_name_the_culprit():
     X, y, domains = blobs()
+    with pytest.raises(ValueError, match="takes no sample_weight"):
+        DomainAdaptedClassifier(classifier=make_pipeline(LogisticRegression())).fit(
+            X, y, sample_domain=domains
+        )
     with pytest.raises(ValueError, match="needs sample_domain"):
         DomainAdaptedClassifier().fit(X, y)
     with pytest.raises(ValueError, match="one class"):

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import HasMethods, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, has_fit_parameter
 
 from .._domains import REFINE_AGREEMENT, check_sample_domain, cluster_refine, encode_source_labels
 from ._self_training import DomainNormalizer, is_unit_norm, self_train
@@ -52,7 +52,8 @@ class DomainAdaptedClassifier(ClassifierMixin, BaseEstimator):
           turns into NaN or infinity raise an error naming the adapter.
     classifier : classifier with predict_proba, default=None
         Fitted on the (adapted) features; cloned. None:
-        ``LogisticRegression(max_iter=5000)``.
+        ``LogisticRegression(max_iter=5000)``. Self-training (``"auto"``,
+        ``"self_training"``) needs one whose ``fit`` takes ``sample_weight``.
 
     Attributes
     ----------
@@ -123,6 +124,14 @@ class DomainAdaptedClassifier(ClassifierMixin, BaseEstimator):
                 f"{owner}: the source rows hold one class ({self.classes_[0]!r}); give two or more."
             )
         self.target_domains_ = np.unique(domains[~source])
+        if self.adaptation in ("auto", "self_training") and not has_fit_parameter(
+            self._make_classifier(), "sample_weight"
+        ):
+            raise ValueError(
+                f"{owner}: adaptation={self.adaptation!r} weighs the pseudo-labelled rows, but "
+                f"classifier={self.classifier!r} takes no sample_weight in fit. Use a classifier "
+                "that does (LogisticRegression, SVC, ...; not a Pipeline) or adaptation='center'."
+            )
         features = self._features(X, fit=True)
         self.report_ = pd.Series(self._fit_features(features, y_source, domains), dtype=object)
         self.report_["seconds"] = round(time.perf_counter() - start, 2)

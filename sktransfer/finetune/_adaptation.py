@@ -114,6 +114,8 @@ class DANNLoss:
 
     def __call__(self, logits, features, y_true):
         domain = (y_true["domain"].to(features.device) > 0).float()
+        if domain.all() or not domain.any():  # one domain (validation batches): nothing to tell apart
+            return features.sum() * 0.0
         out = self.model.aux["domain_discriminator"](features)
         weight = torch.where(
             domain > 0, 1.0 / domain.sum().clamp_min(1), 1.0 / (1 - domain).sum().clamp_min(1)
@@ -157,6 +159,10 @@ class PseudoLabels(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.first_epoch_ = len(net.history)
+
+    def on_train_end(self, net, **kwargs):
+        # the fitted net keeps its callbacks: drop the training data, and what cannot pickle
+        self.predict = self.pseudo = self.rows = None
 
     def on_epoch_begin(self, net, **kwargs):
         epochs = max(net.max_epochs - 1, 1)

@@ -113,7 +113,7 @@ class BaseTransferEstimator(BaseEstimator):
             sample_domain=sample_domain,
         )
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None, sample_domain=None):
         """One more epoch on ``(X, y)`` without re-initialising the network (the head included).
 
         Use it to keep a deployed model current as data drift. The first call on an
@@ -129,12 +129,22 @@ class BaseTransferEstimator(BaseEstimator):
             equal ``classes_``). Classes are fixed by the first call.
         sample_weight : array-like of shape (n_samples,), default=None
             As in :meth:`fit`.
+        sample_domain : array-like of shape (n_samples,), default=None
+            As in :meth:`fit`: needed when ``adaptation`` is not ``"none"``.
 
         Returns
         -------
         self : object
         """
-        return self._fit(X, y, epochs=1, keep=True, classes=classes, sample_weight=sample_weight)
+        return self._fit(
+            X,
+            y,
+            epochs=1,
+            keep=True,
+            classes=classes,
+            sample_weight=sample_weight,
+            sample_domain=sample_domain,
+        )
 
     def _fit(self, X, y, *, epochs, keep, classes=None, sample_weight=None, sample_domain=None):
         owner = type(self).__name__
@@ -568,11 +578,17 @@ class BaseTransferEstimator(BaseEstimator):
         return state
 
     def save_weights(self, path):
-        """Save the fine-tuned network's weights (backbone and head) as a .safetensors file."""
+        """Save the fine-tuned network's weights (backbone and head) as a .safetensors file.
+
+        Modules that only training needs (DANN's domain discriminator) are left out."""
         from safetensors.torch import save_file
 
         check_is_fitted(self, "net_")
-        state = {k: v.detach().cpu().contiguous() for k, v in self.net_.module_.state_dict().items()}
+        state = {
+            k: v.detach().cpu().contiguous()
+            for k, v in self.net_.module_.state_dict().items()
+            if not k.startswith("aux.")
+        }
         save_file(_unshare(state), str(path))
 
     def load_weights(self, path):
@@ -581,7 +597,13 @@ class BaseTransferEstimator(BaseEstimator):
 
         check_is_fitted(self, "net_")
         state = load_state_dict_file(path)
-        self.net_.module_.load_state_dict(state)
+        missing, unexpected = self.net_.module_.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("aux.")]  # training-only modules
+        if missing or unexpected:
+            raise RuntimeError(
+                f"{type(self).__name__}.load_weights: {str(path)!r} does not fit this network "
+                f"(missing: {missing[:5]}, unexpected: {unexpected[:5]})."
+            )
         return self
 
     def __sklearn_tags__(self):

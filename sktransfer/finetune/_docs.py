@@ -68,9 +68,10 @@ TRAINING = """
         ``"dann"`` (a domain discriminator behind gradient reversal on the pooled
         features), ``"coral"`` (Deep CORAL) and ``"mmd"`` (multi-kernel MMD, as DAN)
         move the backbone's features and need trainable blocks; ``"adabn"``
-        re-estimates BatchNorm statistics on the target (the network then keeps them)
-        and ``"pseudo_label"`` (classifiers) adds the cross-entropy of the target rows
-        predicted with confidence >= 0.9 under their own label; both also work on a
+        uses each domain's own BatchNorm statistics (the network keeps the target's)
+        and ``"pseudo_label"`` (classifiers) adds the cross-entropy of target rows under
+        the model's own labels, chosen each epoch per predicted class among the most
+        confident (20 % of the target at first, 80 % at the end); both also work on a
         frozen backbone. A list combines them, e.g. ``["adabn", "pseudo_label"]``.
         CORAL and MMD are skada's losses: ``pip install 'sktransfer[adapt]'``.
     adaptation_weight : float, default=1.0
