@@ -25,3 +25,15 @@ device=cuda
 quick=""
 [ "${1:-}" = "--quick" ] && quick="--quick"
 "$PY" benchmarks/run.py --device "$device" --out "$OUT" $quick 2>&1 | tee "$OUT/benchmarks.log"
+# Deep domain adaptation with a backbone that trains (DANN, CORAL, MMD: minutes an epoch on a
+# CPU), amazon -> webcam. Needs skada and POT (wheels in .whl/) and the shared Office data;
+# left out with --quick. Its results file is copied into $OUT.
+data=${SKTRANSFER_DATA:-../shared/data}
+if [ -z "$quick" ] && [ -d "$data/office_caltech_10" ]; then
+  SKTRANSFER_DATA="$data" "$PY" benchmarks/real_adaptation.py --only deep --seeds 0 \
+    --deep-freeze last:3 --deep-adaptations none dann coral mmd adabn+pseudo_label \
+    --device "$device" 2>&1 | tee "$OUT/adaptation.log"
+  cp benchmarks/results/real-adaptation-"$(hostname)".* "$OUT"/ 2>/dev/null
+else
+  echo "deep adaptation: left out (--quick, or no $data/office_caltech_10)" | tee "$OUT/adaptation.log"
+fi

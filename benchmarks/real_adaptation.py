@@ -6,7 +6,9 @@
   pair (amazon, dslr, webcam; EfficientNet-Lite0, and Lite2 as a backbone the rules
   were not tuned on) and SST-2 (8,000 phrases) -> Yelp (MiniLM, and MPNet), for each
   adaptation; skada's CORAL (reg 1.0) and entropic OT beside them. Target labels only score.
-- deep: ``ImageClassifier`` amazon -> webcam with and without ``adaptation``, same seeds.
+- deep: ``ImageClassifier`` amazon -> webcam with and without ``adaptation``, same seeds
+  (``--deep-freeze last:3 --deep-adaptations none dann coral mmd --device cuda``: the
+  feature losses, which need a backbone that trains; ``benchmarks/gpu_check.sh`` runs them).
 - text: ``TextClassifier`` SST-2 -> Yelp with and without ``adaptation``, same seeds.
 - clusters: k-means on frozen features and on features of a model fine-tuned on a
   labelled source, adjusted Rand index (EuroSAT: fine-tuned on 30 labelled images a
@@ -136,18 +138,23 @@ def fit_score(make, X, y, domains, X_test, y_test, **row):
     return row
 
 
-def section_deep(seeds):
+def section_deep(seeds, freeze="backbone", adaptations=("none", "adabn+pseudo_label"), device="auto"):
+    """``adaptations``: names, ``+`` joining the methods of one combination."""
     source, target = office("amazon"), office("webcam")
     X, y, domains = both(source, target)
     rows = []
     for seed in seeds:
-        for adaptation in ("none", ["adabn", "pseudo_label"]):
+        for name in adaptations:
+            adaptation = name.split("+") if "+" in name else name
             rows.append(
                 fit_score(
-                    lambda: ImageClassifier(freeze="backbone", adaptation=adaptation, random_state=seed),
+                    lambda: ImageClassifier(
+                        freeze=freeze, adaptation=adaptation, random_state=seed, device=device
+                    ),
                     X, y, domains, *target,
                     section="deep", data="Office amazon->webcam", pair="amazon->webcam",
-                    method=f"ImageClassifier(freeze='backbone', adaptation={adaptation!r})", seed=seed,
+                    method=f"ImageClassifier(freeze={freeze!r}, adaptation={adaptation!r})", seed=seed,
+                    device=device,
                 )
             )  # fmt: skip
     return rows
@@ -260,6 +267,14 @@ def main():
     parser.add_argument("--only", choices=["frozen", "deep", "text", "clusters"], action="append")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--cache", default="/tmp/sktransfer-adaptation-cache", help="feature cache folder")
+    parser.add_argument("--deep-freeze", default="backbone", help="freeze of the deep section's estimator")
+    parser.add_argument(
+        "--deep-adaptations",
+        nargs="+",
+        default=["none", "adabn+pseudo_label"],
+        help="the deep section's adaptations; '+' combines methods",
+    )
+    parser.add_argument("--device", default="auto", help="the deep section's device")
     args = parser.parse_args()
     global CACHE
     CACHE = args.cache
@@ -269,7 +284,7 @@ def main():
         if section == "frozen":
             rows = section_frozen()
         elif section == "deep":
-            rows = section_deep(args.seeds)
+            rows = section_deep(args.seeds, args.deep_freeze, args.deep_adaptations, args.device)
         elif section == "text":
             rows = section_text(args.seeds)
         else:
