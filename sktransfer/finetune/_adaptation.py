@@ -53,7 +53,7 @@ class ScheduledWeight:
         return self.weight * warmup(progress)
 
 
-def _split_domains(features, y_true):
+def _by_domain(features, y_true):
     source = y_true["domain"].to(features.device) > 0
     return features[source], features[~source]
 
@@ -64,7 +64,7 @@ class CoralLoss:
     def __call__(self, logits, features, y_true):
         from skada.deep.losses import deepcoral_loss
 
-        source, target = _split_domains(features, y_true)
+        source, target = _by_domain(features, y_true)
         if len(source) < 2 or len(target) < 2:
             return features.sum() * 0.0  # a batch without both domains adds nothing
         return deepcoral_loss(source, target)
@@ -76,7 +76,7 @@ class MMDLoss:
     def __call__(self, logits, features, y_true):
         from skada.deep.losses import dan_loss
 
-        source, target = _split_domains(features, y_true)
+        source, target = _by_domain(features, y_true)
         if len(source) < 2 or len(target) < 2:
             return features.sum() * 0.0
         return dan_loss(source, target)
@@ -206,14 +206,14 @@ def has_batchnorm(backbone):
 
 @torch.no_grad()
 def adapt_batchnorm(model, batches):
-    """AdaBN: every BatchNorm layer's statistics re-estimated on the target batches
+    """AdaBN: every BatchNorm layer's statistics re-estimated on one domain's batches
     (a cumulative average over all of them), the weights untouched."""
     layers = [m for m in model.backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in layers]
     model.eval()
     for layer in layers:
         layer.reset_running_stats()
-        layer.momentum = None  # cumulative: every target batch counts equally
+        layer.momentum = None  # cumulative: every batch counts equally
         layer.train()
     try:
         for inputs in batches:
