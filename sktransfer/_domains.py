@@ -58,11 +58,24 @@ def encode_source_labels(y, sample_domain):
     """
     domains = check_sample_domain(sample_domain, len(y), "encode_source_labels")
     rows = np.flatnonzero(domains > 0)
-    labels = np.asarray(y.iloc[rows] if hasattr(y, "iloc") else [y[i] for i in rows])
+    labels = take_rows(y, rows)
     classes, source_codes = np.unique(labels, return_inverse=True)
     codes = np.full(len(domains), -1, dtype=np.int64)
     codes[rows] = source_codes
     return codes, classes
+
+
+def take_rows(y, rows):
+    """``y``'s entries at ``rows`` as an array, reading no other row (lists, arrays, pandas).
+    An object array (labels beside placeholders such as ``None``) comes back with its
+    labels' own type, so that integer labels read as classes."""
+    if hasattr(y, "iloc"):
+        y = y.iloc[rows].to_numpy()
+    elif isinstance(y, np.ndarray):
+        y = y[rows]
+    else:
+        y = np.asarray([y[i] for i in rows])
+    return np.asarray(y.tolist()) if y.dtype == object else y
 
 
 def balanced_top(scores, fraction, shares=None, confidence=None, at_least=0):

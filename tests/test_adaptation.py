@@ -417,6 +417,16 @@ def test_fine_tuned_features_cluster():
     assert np.isfinite(adjusted_rand_score(y, labels)) and len(set(labels)) == 2
 
 
+def test_pandas_labels_with_placeholders():
+    import pandas as pd
+
+    X, y, domains = image_domains()
+    codes = pd.Series(np.where(domains > 0, (y == "mug").astype(int), None), index=np.arange(40) + 100)
+    clf = ImageClassifier("tiny_cnn", freeze="backbone", adaptation="pseudo_label", **TINY)
+    assert clf.fit(X, codes, sample_domain=domains).classes_.tolist() == [0, 1]
+    assert encode_source_labels(codes, domains)[1].tolist() == [0, 1]
+
+
 def test_encode_source_labels_masks_the_target():
     y = ["mug", "bike", "whatever", None]
     codes, classes = encode_source_labels(y, [1, 1, -1, -1])

@@ -21,7 +21,7 @@ from .._device import (
     resolve_precision,
     seeded_rng,
 )
-from .._domains import check_sample_domain
+from .._domains import check_sample_domain, take_rows
 from .._pooling import POOLINGS
 from .._validation import check_option
 from ..backbones import load_backbone
@@ -167,7 +167,7 @@ class BaseTransferEstimator(BaseEstimator):
         self._check_adaptations(adaptations, owner)
         if source is not None and not adaptations:  # source only: the target rows play no part
             keep_rows = np.flatnonzero(source)
-            X, y, source = subset(X, keep_rows), _rows(y, keep_rows), None
+            X, y, source = subset(X, keep_rows), take_rows(y, keep_rows), None
             weights = None if weights is None else weights[keep_rows]
         if source is None:
             targets = self._encode_targets(y, reset=not continuing, classes=classes, sample_weight=weights)
@@ -319,7 +319,7 @@ class BaseTransferEstimator(BaseEstimator):
         read) and weights that are 0 on the target rows: the task loss is the source's."""
         rows = np.flatnonzero(source)
         labelled = self._encode_targets(
-            _rows(y, rows),
+            take_rows(y, rows),
             reset=not continuing,
             classes=classes,
             sample_weight=None if weights is None else weights[rows],
@@ -351,12 +351,11 @@ class BaseTransferEstimator(BaseEstimator):
         features[src], features[tgt] = on_source, on_target
         return features
 
-    def _adapt_batchnorm(self, model, X_target):
-        self._require_batchnorm(model)
+    def _adapt_batchnorm(self, model, X_domain):
         adapter = adapter_for(self, model.backbone)
         batches = (
             adapter.to_device(inputs, self.device_)
-            for _, inputs in inference_batches(adapter, self, X_target)
+            for _, inputs in inference_batches(adapter, self, X_domain)
         )
         with autocast(self.device_, model.autocast_dtype), fast_kernels(self.device_):
             adapt_batchnorm(model, batches)
@@ -631,17 +630,6 @@ def _check_weights(sample_weight, n_samples, owner):
     if weights.sum() <= 0:
         raise ValueError(f"{owner}: sample_weight sums to 0: no sample would count.")
     return torch.as_tensor(weights, dtype=torch.float32)
-
-
-def _rows(y, rows):
-    """``y[rows]`` for arrays, lists and pandas objects alike. An object array (labels
-    beside placeholders such as ``None``) comes back with its labels' own type, so that
-    integer labels read as classes."""
-    if hasattr(y, "iloc"):
-        return y.iloc[rows]
-    if isinstance(y, np.ndarray):
-        return np.asarray(y[rows].tolist()) if y.dtype == object else y[rows]
-    return [y[i] for i in rows]
 
 
 def _unshare(state):
