@@ -1,0 +1,146 @@
+"""DriftDetector: valid tests (no drift, few alarms), power on a shift, embedders, errors."""
+
+import matplotlib
+import numpy as np
+import pytest
+from scipy.stats import ks_2samp
+from sklearn.base import clone
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sktransfer import TextEmbedder
+from sktransfer.monitoring import DriftDetector, DriftResult, plot_drift
+from sktransfer.monitoring._two_sample import unbiased_mmd2
+
+matplotlib.use("Agg")
+METHODS = ["mmd", "classifier", "ks"]
+
+
+def gaussian(n, seed, shift=0.0, dim=8):
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=(n, dim))
+    data[:, 0] += shift
+    return data
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_shift_is_detected(method):
+    detector = DriftDetector(method, n_permutations=200, random_state=0).fit(gaussian(300, 0))
+    result = detector.test(gaussian(80, 1, shift=1.0))
+    assert isinstance(result, DriftResult)
+    assert result.drift and result.p_value < 0.01
+    assert (result.n_reference, result.n_new, result.method) == (300, 80, method)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_false_alarms_stay_near_alpha(method):
+    alarms = [
+        DriftDetector(method, n_permutations=100, random_state=seed)
+        .fit(gaussian(120, seed))
+        .test(gaussian(40, 1000 + seed))
+        .drift
+        for seed in range(40)
+    ]
+    assert np.mean(alarms) <= 0.15  # alpha 0.05; 0.15 is 2.9 standard deviations above it
+
+
+def test_the_statistic_grows_with_the_shift():
+    detector = DriftDetector("mmd", n_permutations=50, random_state=0).fit(gaussian(200, 0))
+    small, large = (detector.test(gaussian(60, 1, shift=s)).statistic for s in (0.5, 2.0))
+    assert large > small > 0
+
+
+def test_unbiased_mmd_matches_its_definition():
+    rng = np.random.default_rng(0)
+    kernel = rng.random((7, 7))
+    kernel = (kernel + kernel.T) / 2
+    sides = np.array([1, 0, 1, 1, 0, 0, 1.0])
+    x, y = np.flatnonzero(sides == 1), np.flatnonzero(sides == 0)
+    within = lambda idx: sum(kernel[i, j] for i in idx for j in idx if i != j) / (len(idx) * (len(idx) - 1))  # noqa: E731
+    between = kernel[np.ix_(x, y)].mean()
+    expected = within(x) + within(y) - 2 * between
+    assert unbiased_mmd2(kernel, sides[None, :])[0] == pytest.approx(expected)
+
+
+def test_ks_is_bonferroni_corrected():
+    reference, new = gaussian(100, 0), gaussian(50, 1, shift=0.3)
+    result = DriftDetector("ks").fit(reference).test(new)
+    p_values = [ks_2samp(reference[:, j], new[:, j]).pvalue for j in range(reference.shape[1])]
+    assert result.p_value == pytest.approx(min(1.0, min(p_values) * len(p_values)))
+    assert result.details["most_shifted_feature"] == int(np.argmin(p_values))
+
+
+def test_the_classifier_statistic_is_an_auc():
+    result = (
+        DriftDetector("classifier", n_permutations=99, random_state=0)
+        .fit(gaussian(100, 0))
+        .test(gaussian(50, 1, shift=6.0))
+    )
+    assert result.statistic > 0.99
+    assert result.p_value == pytest.approx(1 / 100)  # no permutation reaches it
+
+
+def test_an_integer_seed_makes_tests_reproducible():
+    detector = DriftDetector("mmd", n_permutations=50, random_state=3).fit(gaussian(100, 0))
+    new = gaussian(30, 1, shift=0.2)
+    assert detector.test(new) == detector.test(new)
+
+
+def test_an_embedder_is_cloned_and_applied_to_both_sides():
+    square = FunctionTransformer(lambda X: np.asarray(X) ** 2)
+    reference = gaussian(200, 0)
+    detector = DriftDetector("ks", embedder=square).fit(reference)
+    assert detector.embedder_ is not square
+    # flipping the sign leaves the squares unchanged: no drift where the model looks
+    assert not detector.test(-gaussian(100, 1)).drift
+    assert detector.test(3 * gaussian(100, 1)).drift
+
+
+def test_texts_through_a_text_embedder():
+    texts = [f"the cat sat on mat number {i}" for i in range(30)]
+    detector = DriftDetector("mmd", embedder=TextEmbedder("tiny_text", weights=None), n_permutations=50)
+    detector.fit(texts)
+    assert detector.reference_.shape == (30, detector.n_features_in_)
+    shouted = ["ZZZZ QQQQ XXXX !!!! " * 5 + str(i) for i in range(20)]
+    assert detector.test(shouted).drift
+
+
+def test_windows_find_where_the_stream_drifts():
+    detector = DriftDetector("mmd", n_permutations=100, random_state=0).fit(gaussian(300, 0))
+    stream = np.vstack([gaussian(100, 1), gaussian(100, 2, shift=1.5)])
+    frame = detector.test_windows(stream, window=50)
+    assert list(frame["start"]) == [0, 50, 100, 150]
+    assert list(frame["drift"]) == [False, False, True, True]
+    overlapping = detector.test_windows(stream, window=50, step=25)
+    assert len(overlapping) == 7
+    fig = plot_drift(frame)
+    assert len(fig.axes[0].lines) == 1
+    assert fig.axes[0].collections[0].get_offsets().shape == (2, 2)  # the two alarms
+
+
+def test_plot_drift_names_missing_columns():
+    with pytest.raises(ValueError, match=r"lacks the columns \['drift'\]"):
+        plot_drift(
+            DriftDetector("ks").fit(gaussian(20, 0)).test_windows(gaussian(20, 1), 10).drop(columns="drift")
+        )
+
+
+def test_errors_name_the_culprit():
+    detector = DriftDetector("classifier").fit(gaussian(50, 0))
+    with pytest.raises(ValueError, match="X has 3 features, but the reference has 8"):
+        detector.test(gaussian(10, 1, dim=3))
+    with pytest.raises(ValueError, match="X has 4 rows; method='classifier' needs at least 5"):
+        detector.test(gaussian(4, 1))
+    with pytest.raises(ValueError, match="fewer than one window of 60"):
+        detector.test_windows(gaussian(40, 1), window=60)
+    with pytest.raises(ValueError, match="step=0 must be a positive integer"):
+        detector.test_windows(gaussian(40, 1), window=10, step=0)
+    with pytest.raises(InvalidParameterError, match="method"):
+        DriftDetector("wasserstein").fit(gaussian(50, 0))
+    with pytest.raises(ValueError, match="reference .* has 1 rows"):
+        DriftDetector("mmd").fit(gaussian(1, 0))
+
+
+def test_clone_keeps_the_parameters():
+    detector = DriftDetector("ks", alpha=0.01, n_permutations=10, random_state=1)
+    assert clone(detector).get_params() == detector.get_params()
