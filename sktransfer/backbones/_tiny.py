@@ -47,6 +47,11 @@ class ByteTokenizer:
     """UTF-8 bytes as token ids (0 is padding, 1 is the start token): no vocabulary file."""
 
     model_max_length = 128
+    pad_token_id = 0
+    all_special_ids = [0, 1]
+
+    def convert_ids_to_tokens(self, ids):
+        return ["<pad>" if i == 0 else "<s>" if i == 1 else chr(i - 2) for i in ids]
 
     def __call__(self, texts, padding=True, truncation=True, max_length=None, return_tensors="pt"):
         max_length = max_length or self.model_max_length

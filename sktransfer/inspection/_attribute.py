@@ -1,0 +1,246 @@
+"""attribute(): which pixels or tokens made a fitted model say what it said."""
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+import torch
+
+from .._validation import check_option
+from ..data import ImageDataset, eval_transform, image_inputs, read_image, scale_pixels, text_inputs
+from ..exceptions import MissingDependencyError
+from ._geometry import to_original
+from ._render import TokenAttributionDisplay
+from ._views import model_view
+
+IMAGE_METHODS = ("gradcam", "integrated_gradients")
+TEXT_METHODS = ("integrated_gradients", "occlusion")
+
+
+@dataclass
+class TokenAttribution(TokenAttributionDisplay):
+    """One text's attribution: its tokens (as the model's tokenizer cut them, special tokens
+    left out) and a score per token (positive: evidence for the explained class)."""
+
+    text: str
+    tokens: list
+    scores: np.ndarray
+    target: object
+
+
+def attribute(model, X, method="integrated_gradients", *, target=None, layer=None, n_steps=32, batch_size=8):
+    """Attribute a fitted model's outputs to its inputs' pixels or tokens.
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+        An ``ImageClassifier``, ``ImageRegressor``, ``TextClassifier`` or ``TextRegressor``,
+        or a ``Pipeline`` that starts with a fitted ``ImageEmbedder`` / ``TextEmbedder``,
+        may standardise (``StandardScaler``) and ends with a linear classifier
+        (``LogisticRegression``...): the gradient flows through the frozen backbone into
+        the linear model.
+    X : images or texts
+        What the model predicts on.
+    method : str, default="integrated_gradients"
+        Images: ``"gradcam"`` (Grad-CAM on a block's feature maps; CNNs) or
+        ``"integrated_gradients"`` (any backbone; from the mean image, the backbone's
+        neutral input). Texts: ``"integrated_gradients"`` (on the token embeddings, from
+        padding tokens) or ``"occlusion"`` (the drop of the score when a token is removed).
+    target : class label, array-like of labels, or None, default=None
+        The class explained for each input; None: the predicted class. Regressors: the
+        output's index.
+    layer : str, int or None, default=None
+        Grad-CAM's block (a name from ``backbone.block_names()``, or its index); None:
+        the last block with spatial feature maps.
+    n_steps : int, default=32
+        Integrated-gradients steps along the path from the baseline.
+    batch_size : int, default=8
+        Inputs (or integration steps) per forward pass.
+
+    Returns
+    -------
+    list
+        Images: one float32 array ``(H, W)`` per input at the input's own size (zero
+        outside the centre crop the network sees), to lay over the picture
+        (``plot_image_attribution``). Texts: one :class:`TokenAttribution` per input
+        (``.plot()``, ``.to_html()``).
+    """
+    try:
+        import captum.attr  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError(
+            "attribute needs captum. Install it with: pip install 'sktransfer[explain]'"
+        ) from None
+    if not isinstance(n_steps, Integral) or n_steps < 1:
+        raise ValueError(f"attribute: n_steps={n_steps!r} must be a positive integer.")
+    if not isinstance(batch_size, Integral) or batch_size < 1:
+        raise ValueError(f"attribute: batch_size={batch_size!r} must be a positive integer.")
+    view = model_view(model)
+    if view.modality == "image":
+        check_option("attribute", "method", method, IMAGE_METHODS)
+        return _attribute_images(view, X, method, target, layer, n_steps, batch_size)
+    if view.modality == "text":
+        check_option("attribute", "method", method, TEXT_METHODS)
+        if layer is not None:
+            raise ValueError("attribute: layer applies to Grad-CAM on images; leave it None for texts.")
+        return _attribute_texts(view, X, method, target, n_steps, batch_size)
+    raise ValueError(f"attribute: inputs of modality {view.modality!r} cannot be attributed yet.")
+
+
+# ------------------------------------------------------------------ images
+def _attribute_images(view, X, method, target, layer, n_steps, batch_size):
+    from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
+
+    items = image_inputs(X, "attribute")
+    dataset = ImageDataset(items, eval_transform(view.data_config))
+    maps = []
+    explainer = IntegratedGradients(view.image_scores) if method == "integrated_gradients" else None
+    if method == "gradcam":
+        explainer = LayerGradCam(view.image_scores, _gradcam_layer(view, layer))
+    with torch.enable_grad():
+        for start in range(0, len(items), batch_size):
+            chunk = range(start, min(start + batch_size, len(items)))
+            sizes = [_image_size(items[i], i) for i in chunk]
+            batch = torch.stack([dataset[i] for i in chunk]).to(view.device)  # as the model sees them
+            x = scale_pixels(batch, view.data_config)
+            with torch.no_grad():
+                predicted = view.image_scores(x).argmax(dim=1).cpu().numpy()
+            goal = _targets(view, target, len(items), start, len(sizes), predicted)
+            if method == "integrated_gradients":
+                result = explainer.attribute(
+                    x,
+                    baselines=torch.zeros_like(x),
+                    target=goal,
+                    n_steps=n_steps,
+                    internal_batch_size=batch_size,
+                ).sum(dim=1)  # the channels' contributions to each pixel
+            else:
+                cam = explainer.attribute(x, target=goal, relu_attributions=True)
+                result = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), "bilinear")[:, 0]
+            for (height, width), crop_map in zip(sizes, result.detach().cpu().numpy()):
+                maps.append(to_original(crop_map, height, width, view.data_config))
+    return maps
+
+
+def _image_size(item, index):
+    """``(height, width)`` of an input as decoded (upright), without decoding arrays."""
+    if isinstance(item, np.ndarray):
+        return item.shape[:2]
+    picture = read_image(item, index)
+    return picture.height, picture.width
+
+
+def _gradcam_layer(view, layer):
+    backbone = view.backbone
+    names = backbone.block_names()
+    if layer is None:
+        spatial = [name for name in names if _is_spatial(backbone, name, view)]
+        if not spatial:
+            raise ValueError(
+                f"attribute: Grad-CAM needs feature maps (N, C, H, W); no block of backbone "
+                f"{backbone.name!r} gives them (a vision transformer gives tokens). Use "
+                "method='integrated_gradients'."
+            )
+        layer = spatial[-1]
+    if isinstance(layer, Integral) and -len(names) <= layer < len(names):
+        layer = names[layer]
+    if layer not in names:
+        raise ValueError(f"attribute: layer={layer!r} is not a block of backbone {backbone.name!r}: {names}.")
+    return backbone.block_output_module(backbone.blocks[names.index(layer)])
+
+
+def _is_spatial(backbone, name, view):
+    module = backbone.block_output_module(backbone.blocks[backbone.block_names().index(name)])
+    shapes = []
+    handle = module.register_forward_hook(lambda m, a, out: shapes.append(getattr(out, "ndim", 0)))
+    try:
+        size = view.data_config.input_size
+        with torch.no_grad():
+            backbone(torch.zeros((1, 3, size, size), device=view.device))
+    finally:
+        handle.remove()
+    return bool(shapes) and shapes[-1] == 4
+
+
+def _targets(view, target, n_inputs, start, count, predicted):
+    if target is None:
+        return predicted.tolist()
+    if np.ndim(target) == 0:
+        return view.target_indices([target] * count, count, predicted).tolist()
+    if len(target) != n_inputs:
+        raise ValueError(
+            f"attribute: target has {len(target)} entries for {n_inputs} inputs; give one per input."
+        )
+    return view.target_indices(list(target)[start : start + count], count, predicted).tolist()
+
+
+# ------------------------------------------------------------------- texts
+def _attribute_texts(view, X, method, target, n_steps, batch_size):
+    from captum.attr import FeatureAblation, LayerIntegratedGradients
+
+    texts = text_inputs(X, "attribute")
+    special = set(getattr(view.tokenizer, "all_special_ids", []) or [])
+    pad_id = getattr(view.tokenizer, "pad_token_id", None) or 0
+    results = []
+    for start in range(0, len(texts), batch_size):
+        chunk = list(texts[start : start + batch_size])
+        tokens = {k: v.to(view.device) for k, v in view.tokenize(chunk).items()}
+        ids, mask = tokens["input_ids"], tokens["attention_mask"]
+        with torch.no_grad():
+            predicted = view.token_scores(ids, mask).argmax(dim=1).cpu().numpy()
+        goal = _targets(view, target, len(texts), start, len(chunk), predicted)
+        keep = mask.bool() & ~_is_special(ids, special)
+        if method == "integrated_gradients":
+            explainer = LayerIntegratedGradients(view.token_scores, _input_embeddings(view.backbone))
+            baseline = torch.where(keep, torch.full_like(ids, pad_id), ids)
+            with torch.enable_grad():
+                scores = explainer.attribute(
+                    ids,
+                    baselines=baseline,
+                    target=goal,
+                    additional_forward_args=(mask,),
+                    n_steps=n_steps,
+                    internal_batch_size=batch_size,
+                ).sum(dim=-1)
+        else:  # occlusion: switch each token off in the attention mask, one at a time
+            explainer = FeatureAblation(lambda m, i: view.token_scores(i, m))
+            with torch.no_grad():
+                scores = explainer.attribute(mask, baselines=0, target=goal, additional_forward_args=(ids,))
+        scores = scores.detach().float().cpu().numpy()
+        for row, text in enumerate(chunk):
+            positions = keep[row].cpu().numpy()
+            token_ids = ids[row].cpu().numpy()[positions]
+            results.append(
+                TokenAttribution(
+                    text=text,
+                    tokens=_token_strings(view.tokenizer, token_ids),
+                    scores=scores[row][positions].astype(np.float32),
+                    target=view.classes[goal[row]],
+                )
+            )
+    return results
+
+
+def _is_special(ids, special):
+    if not special:
+        return torch.zeros_like(ids, dtype=torch.bool)
+    return torch.isin(ids, torch.tensor(sorted(special), device=ids.device))
+
+
+def _input_embeddings(backbone):
+    model = backbone.model
+    if hasattr(model, "get_input_embeddings"):
+        return model.get_input_embeddings()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding):
+            return module
+    raise ValueError(
+        f"attribute: backbone {backbone.name!r} has no token embedding layer to attribute to; use "
+        "method='occlusion'."
+    )
+
+
+def _token_strings(tokenizer, ids):
+    if hasattr(tokenizer, "convert_ids_to_tokens"):
+        return list(tokenizer.convert_ids_to_tokens([int(i) for i in ids]))
+    return [str(int(i)) for i in ids]

@@ -1,0 +1,41 @@
+"""Where the network's input pixels came from: a map over the centre crop -> the original image."""
+
+import numpy as np
+import torch
+
+
+def crop_box(height, width, data_config):
+    """``(top, left, size, resized)``: the original was resized to ``resized`` (short side to
+    ``resize_size``, as torchvision's ``Resize`` does), then the ``size`` x ``size`` square at
+    ``(top, left)`` was kept (``CenterCrop``): what ``eval_transform`` does."""
+    resize = data_config.resize_size
+    if height <= width:
+        resized = (resize, int(resize * width / height))
+    else:
+        resized = (int(resize * height / width), resize)
+    size = data_config.input_size
+    top = int(round((resized[0] - size) / 2.0))
+    left = int(round((resized[1] - size) / 2.0))
+    return top, left, size, resized
+
+
+def visible_region(height, width, data_config):
+    """Boolean ``(height, width)``: the original pixels inside the crop the network sees."""
+    top, left, size, resized = crop_box(height, width, data_config)
+    rows = (np.arange(height) + 0.5) * resized[0] / height
+    cols = (np.arange(width) + 0.5) * resized[1] / width
+    inside_rows = (rows >= top) & (rows < top + size)
+    inside_cols = (cols >= left) & (cols < left + size)
+    return inside_rows[:, None] & inside_cols[None, :]
+
+
+def to_original(attribution, height, width, data_config):
+    """A ``(size, size)`` map over the crop -> ``(height, width)`` over the original image,
+    zero where the network saw nothing."""
+    top, left, size, resized = crop_box(height, width, data_config)
+    canvas = torch.zeros((1, 1, *resized))
+    canvas[0, 0, top : top + size, left : left + size] = torch.as_tensor(attribution, dtype=torch.float32)
+    if resized == (height, width):
+        return canvas[0, 0].numpy()
+    back = torch.nn.functional.interpolate(canvas, size=(height, width), mode="bilinear", align_corners=False)
+    return back[0, 0].numpy()

@@ -1,0 +1,219 @@
+"""A fitted model as one differentiable function: model input -> class scores.
+
+Attribution methods need gradients from the scores back to the input (or to a block).
+A fine-tuned estimator already is such a network; a ``Pipeline(embedder, scaler,
+linear model)`` becomes one by writing the fitted scikit-learn steps as torch
+operations after the frozen backbone, so the gradient flows through both.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from .._device import resolve_device
+from .._pooling import pool
+
+
+@dataclass
+class ModelView:
+    """What attribution needs of a fitted model, on one device, in float32.
+
+    ``scores`` maps pooled backbone features to the explained outputs (probabilities
+    for classifiers with ``predict_proba``, else the decision values).
+    """
+
+    modality: str
+    backbone: torch.nn.Module
+    pooling: str
+    scores: callable
+    classes: np.ndarray
+    device: torch.device
+    normalize: bool = False
+    data_config: object = None  # images: the preprocessing
+    tokenize: callable = None  # texts: texts -> token dict
+    tokenizer: object = None
+
+    def image_scores(self, x):
+        """Scores for scaled float images ``(N, 3, H, W)``."""
+        return self._head(pool(self.backbone(x), self.pooling, None))
+
+    def token_scores(self, input_ids, attention_mask):
+        """Scores for a token batch; a 0 in ``attention_mask`` removes that token."""
+        states = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        return self._head(pool(states, self.pooling, attention_mask))
+
+    def _head(self, pooled):
+        pooled = pooled.float()
+        if self.normalize:
+            pooled = torch.nn.functional.normalize(pooled, dim=1)
+        return self.scores(pooled)
+
+    def target_indices(self, targets, n, predicted):
+        """Column indices of the explained output, one per input (None: the predicted class)."""
+        if targets is None:
+            return predicted
+        targets = np.full(n, targets, dtype=object) if np.ndim(targets) == 0 else np.asarray(targets, object)
+        if len(targets) != n:
+            raise ValueError(
+                f"attribute: target has {len(targets)} entries for {n} inputs; give one per input."
+            )
+        labels = list(self.classes)
+        indices = []
+        for i, target in enumerate(targets):
+            if target in labels:
+                indices.append(labels.index(target))
+            else:
+                raise ValueError(
+                    f"attribute: target {target!r} (input {i}) is not a class of the model; its classes "
+                    f"are {labels}."
+                )
+        return np.asarray(indices)
+
+
+def model_view(model):
+    """The :class:`ModelView` of a fitted sktransfer estimator or embedder pipeline."""
+    if isinstance(model, Pipeline):
+        return _pipeline_view(model)
+    if hasattr(model, "net_") or hasattr(model, "_raw_outputs"):
+        return _estimator_view(model)
+    raise TypeError(
+        f"attribute: cannot explain a {type(model).__name__}. Pass a fitted sktransfer estimator "
+        "(ImageClassifier, TextClassifier, ...) or a fitted Pipeline that starts with an ImageEmbedder "
+        "or TextEmbedder and ends with a linear classifier; for any other model, see the SHAP recipe "
+        "in the explanations guide."
+    )
+
+
+def _estimator_view(estimator):
+    check_is_fitted(estimator, "net_")
+    network = estimator.net_.module_.eval()
+    device = resolve_device(estimator.device)
+    network.to(device)
+    classifier = hasattr(estimator, "classes_")
+    if not classifier:
+        activation = _identity
+    elif estimator.multilabel_:
+        activation = torch.sigmoid
+    else:
+        activation = _softmax
+    adapter = network.adapter
+    modality = adapter.modality
+    head = network.head
+    return ModelView(
+        modality=modality,
+        backbone=network.backbone,
+        pooling=network.pooling,
+        scores=lambda pooled: activation(head(pooled)),
+        classes=estimator.classes_ if classifier else np.arange(estimator._n_outputs()),
+        device=device,
+        data_config=getattr(adapter, "data_config", None),
+        tokenize=_tokenize_with(adapter) if modality == "text" else None,
+        tokenizer=network.backbone.tokenizer if modality == "text" else None,
+    )
+
+
+def _pipeline_view(pipeline):
+    embedder = pipeline.steps[0][1]
+    if not hasattr(embedder, "backbone_"):
+        raise TypeError(
+            "attribute: the pipeline's first step must be a fitted ImageEmbedder or TextEmbedder, got "
+            f"{type(embedder).__name__}."
+        )
+    if embedder.layers_ is not None:
+        raise ValueError(
+            f"attribute: the embedder concatenates the blocks layers={embedder.layers!r}; attributions "
+            "follow the final features only (layers=None)."
+        )
+    device = resolve_device(embedder.device)
+    embedder.backbone_.to(device).eval()
+    steps = [step for _, step in pipeline.steps[1:] if step not in (None, "passthrough")]
+    if not steps:
+        raise ValueError("attribute: the pipeline has no classifier after the embedder.")
+    *middle, final = steps
+    affine = [_scaler_as_affine(step, device) for step in middle]
+    linear, classes, activation = _linear_classifier(final, device)
+
+    def scores(pooled):
+        for shift, scale in affine:
+            pooled = (pooled - shift) / scale
+        return activation(linear(pooled))
+
+    modality = embedder.backbone_.modality
+    return ModelView(
+        modality=modality,
+        backbone=embedder.backbone_,
+        pooling=embedder.pooling_,
+        scores=scores,
+        classes=classes,
+        device=device,
+        normalize=embedder.normalize_,
+        data_config=getattr(embedder, "data_config_", None),
+        tokenize=(lambda texts: embedder.backbone_.tokenize(texts, embedder.max_length))
+        if modality == "text"
+        else None,
+        tokenizer=getattr(embedder.backbone_, "tokenizer", None),
+    )
+
+
+def _scaler_as_affine(step, device):
+    if not isinstance(step, StandardScaler):
+        raise ValueError(
+            f"attribute: between the embedder and the classifier only StandardScaler steps can be "
+            f"followed by gradients, got {type(step).__name__}; for any pipeline, see the SHAP recipe."
+        )
+    check_is_fitted(step)
+    n = step.n_features_in_
+    shift = step.mean_ if step.with_mean else np.zeros(n)
+    scale = step.scale_ if step.with_std else np.ones(n)
+    return _tensor(shift, device), _tensor(scale, device)
+
+
+def _linear_classifier(step, device):
+    check_is_fitted(step)
+    if not (hasattr(step, "coef_") and hasattr(step, "intercept_") and hasattr(step, "classes_")):
+        raise ValueError(
+            f"attribute: the pipeline must end with a linear classifier (coef_, intercept_, classes_: "
+            f"LogisticRegression, RidgeClassifier, LinearSVC ...), got {type(step).__name__}; for any "
+            "model, see the SHAP recipe in the explanations guide."
+        )
+    weight = _tensor(np.atleast_2d(step.coef_), device)
+    bias = _tensor(np.atleast_1d(step.intercept_), device)
+    binary = weight.shape[0] == 1
+    probabilities = hasattr(step, "predict_proba") and type(step).__name__ == "LogisticRegression"
+
+    def linear(features):
+        z = features @ weight.T + bias
+        return torch.cat([-z, z], dim=1) if binary else z
+
+    if not probabilities:
+        activation = _identity
+    elif binary:
+        activation = _binary_logistic
+    else:
+        activation = _softmax
+    return linear, step.classes_, activation
+
+
+def _binary_logistic(two_columns):  # [-z, z] -> [1 - sigmoid(z), sigmoid(z)]
+    p = torch.sigmoid(two_columns[:, 1:])
+    return torch.cat([1 - p, p], dim=1)
+
+
+def _softmax(logits):
+    return torch.softmax(logits, dim=1)
+
+
+def _identity(values):
+    return values
+
+
+def _tensor(array, device):
+    return torch.as_tensor(np.asarray(array, dtype=np.float32), device=device)
+
+
+def _tokenize_with(adapter):
+    return lambda texts: adapter.tokenize(list(texts), adapter.max_length)

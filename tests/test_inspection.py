@@ -1,0 +1,232 @@
+"""attribute(): gradients reach the pixels and tokens of fine-tuned models and of embedder
+pipelines; the maps land on the original pictures; plots; errors."""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from sktransfer import ImageClassifier, ImageEmbedder, TextClassifier, TextEmbedder
+from sktransfer.backbones import load_backbone
+from sktransfer.data import ImageDataset, eval_transform, scale_pixels
+from sktransfer.inspection import TokenAttribution, attribute, plot_image_attribution
+from sktransfer.inspection._geometry import to_original, visible_region
+from sktransfer.inspection._views import model_view
+
+pytest.importorskip("captum")
+matplotlib.use("Agg")
+
+TEXTS = ["good movie really", "bad film awful", "great fun", "dull and slow"] * 3
+TEXT_LABELS = ["pos", "neg", "pos", "neg"] * 3
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (12, 40, 48, 3), dtype=np.uint8)
+    y = np.array(["ant", "bee"] * 6)
+    X[y == "bee", 10:20, 10:20] = 255  # bees carry a white square
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def image_pipeline(images):
+    X, y = images
+    return make_pipeline(ImageEmbedder("tiny_cnn", weights=None), StandardScaler(), LogisticRegression()).fit(
+        X, y
+    )
+
+
+@pytest.fixture(scope="module")
+def image_classifier(images):
+    X, y = images
+    return ImageClassifier("tiny_cnn", weights=None, max_epochs=1, random_state=0).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def text_pipeline():
+    return make_pipeline(TextEmbedder("tiny_text", weights=None), LogisticRegression()).fit(
+        TEXTS, TEXT_LABELS
+    )
+
+
+@pytest.fixture(scope="module")
+def text_classifier():
+    return TextClassifier("tiny_text", weights=None, max_epochs=1, random_state=0).fit(TEXTS, TEXT_LABELS)
+
+
+def image_batch(view, X):
+    dataset = ImageDataset(list(X), eval_transform(view.data_config))
+    return scale_pixels(torch.stack([dataset[i] for i in range(len(X))]), view.data_config)
+
+
+@pytest.mark.parametrize("fixture", ["image_pipeline", "image_classifier"])
+def test_the_view_reproduces_predict_proba(request, images, fixture):
+    model = request.getfixturevalue(fixture)
+    view = model_view(model)
+    scores = view.image_scores(image_batch(view, images[0])).detach().numpy()
+    np.testing.assert_allclose(scores, model.predict_proba(images[0]), atol=1e-4)
+
+
+@pytest.mark.parametrize("fixture", ["text_pipeline", "text_classifier"])
+def test_the_text_view_reproduces_predict_proba(request, fixture):
+    model = request.getfixturevalue(fixture)
+    view = model_view(model)
+    tokens = view.tokenize(TEXTS)
+    scores = view.token_scores(tokens["input_ids"], tokens["attention_mask"]).detach().numpy()
+    np.testing.assert_allclose(scores, model.predict_proba(TEXTS), atol=1e-5)
+
+
+@pytest.mark.parametrize("final", [RidgeClassifier(), LogisticRegression()])
+def test_a_multiclass_linear_pipeline_is_followed(images, final):
+    X, _ = images
+    y = np.array(["a", "b", "c"] * 4)
+    pipe = make_pipeline(ImageEmbedder("tiny_cnn", weights=None), StandardScaler(), final).fit(X, y)
+    view = model_view(pipe)
+    scores = view.image_scores(image_batch(view, X)).detach().numpy()
+    expected = pipe.predict_proba(X) if hasattr(final, "predict_proba") else pipe.decision_function(X)
+    np.testing.assert_allclose(scores, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "integrated_gradients"])
+@pytest.mark.parametrize("fixture", ["image_pipeline", "image_classifier"])
+def test_image_maps_have_each_inputs_own_size(request, images, method, fixture):
+    model = request.getfixturevalue(fixture)
+    X = [images[0][0], images[0][1][:30, :36], images[0][2][:, :20]]  # three sizes
+    maps = attribute(model, X, method)
+    assert [m.shape for m in maps] == [(40, 48), (30, 36), (40, 20)]
+    assert all(m.dtype == np.float32 and np.isfinite(m).all() for m in maps)
+    assert sum(np.abs(m).sum() for m in maps) > 0  # ReLU'd Grad-CAM may be zero on one input
+    if method == "gradcam":
+        assert all((m >= 0).all() for m in maps)
+
+
+def test_integrated_gradients_complete_the_score_difference(image_pipeline, images):
+    # completeness: the attributions sum to f(x) - f(baseline) for the explained class
+    X = images[0][:2, :32, :32]  # the tiny CNN's own size: no resize, the map is the crop's
+    maps = attribute(image_pipeline, X, "integrated_gradients", n_steps=64)
+    view = model_view(image_pipeline)
+    x = image_batch(view, X)
+    predicted = image_pipeline.predict_proba(X).argmax(axis=1)
+    with torch.no_grad():
+        gap = view.image_scores(x) - view.image_scores(torch.zeros_like(x))
+    expected = gap[np.arange(2), predicted].numpy()
+    np.testing.assert_allclose([m.sum() for m in maps], expected, rtol=0.05, atol=1e-3)
+
+
+def test_the_target_changes_the_explanation(image_pipeline, images):
+    X = images[0][:2]
+    ant = attribute(image_pipeline, X, "integrated_gradients", target="ant")
+    bee = attribute(image_pipeline, X, "integrated_gradients", target=["bee", "bee"])
+    np.testing.assert_allclose(ant[0], -bee[0], atol=1e-5)  # two classes: p(ant) = 1 - p(bee)
+    with pytest.raises(ValueError, match="target 'wasp' .* is not a class"):
+        attribute(image_pipeline, X, target="wasp")
+    with pytest.raises(ValueError, match="target has 3 entries for 2 inputs"):
+        attribute(image_pipeline, X, target=["ant"] * 3)
+
+
+def test_gradcam_layer_choice(image_pipeline, images):
+    names = image_pipeline[0].backbone_.block_names()
+    first = attribute(image_pipeline, images[0][:1], "gradcam", layer=names[0])
+    last = attribute(image_pipeline, images[0][:1], "gradcam")
+    assert not np.allclose(first[0], last[0])
+    with pytest.raises(ValueError, match="layer='nope' is not a block"):
+        attribute(image_pipeline, images[0][:1], "gradcam", layer="nope")
+
+
+def test_maps_go_back_to_the_original_geometry():
+    config = load_backbone("efficientnet_lite0", weights=None).data_config  # resize 256, crop 224
+    crop_map = np.ones((config.input_size, config.input_size), dtype=np.float32)
+    back = to_original(crop_map, 300, 400, config)
+    seen = visible_region(300, 400, config)
+    assert back.shape == (300, 400)
+    assert back[150, 200] == pytest.approx(1.0) and back[150, 0] == 0 and back[0, 200] == 0
+    inside = seen.mean()
+    assert inside == pytest.approx(config.input_size**2 / (config.resize_size**2 * 4 / 3), abs=0.02)
+    assert back[seen].mean() > 0.95 and back[~seen].mean() < 0.1
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "occlusion"])
+@pytest.mark.parametrize("fixture", ["text_pipeline", "text_classifier"])
+def test_token_attributions(request, method, fixture):
+    model = request.getfixturevalue(fixture)
+    result = attribute(model, TEXTS[:2], method)
+    assert all(isinstance(r, TokenAttribution) for r in result)
+    assert "".join(result[0].tokens) == TEXTS[0]  # bytes, no special tokens
+    assert result[0].scores.shape == (len(TEXTS[0]),) and np.abs(result[0].scores).sum() > 0
+    assert result[0].target == model.predict(TEXTS[:1])[0]
+
+
+def test_occlusion_is_the_drop_when_a_token_is_removed(text_classifier):
+    view = model_view(text_classifier)
+    result = attribute(text_classifier, TEXTS[:1], "occlusion", target="pos")[0]
+    tokens = view.tokenize(TEXTS[:1])
+    column = list(text_classifier.classes_).index("pos")
+    full = view.token_scores(tokens["input_ids"], tokens["attention_mask"])[0, column]
+    mask = tokens["attention_mask"].clone()
+    mask[0, 1 + 3] = 0  # the fourth byte, after the start token
+    without = view.token_scores(tokens["input_ids"], mask)[0, column]
+    assert result.scores[3] == pytest.approx(float((full - without).detach()), abs=1e-5)
+
+
+def test_renderings(image_pipeline, images, text_classifier):
+    maps = attribute(image_pipeline, images[0][:1], "gradcam")
+    fig = plot_image_attribution(images[0][0], maps[0])
+    assert len(fig.axes[0].images) == 2
+    with pytest.raises(ValueError, match="attribution has shape"):
+        plot_image_attribution(images[0][0], maps[0][:10])
+    tokens = attribute(text_classifier, ["<b>bad</b>"], "occlusion")[0]
+    html = tokens.to_html()
+    assert html.count("<span") == len(tokens.tokens) and "&lt;" in html  # escaped
+    assert tokens._repr_html_() == html
+    assert len(tokens.plot().axes[0].texts) == len(tokens.tokens)
+
+
+def test_what_cannot_be_explained_says_why(images):
+    X, y = images
+    with pytest.raises(TypeError, match="cannot explain a SVC"):
+        attribute(SVC().fit(X.reshape(12, -1), y), X)
+    non_linear = make_pipeline(ImageEmbedder("tiny_cnn", weights=None), SVC()).fit(X, y)
+    with pytest.raises(ValueError, match="must end with a linear classifier"):
+        attribute(non_linear, X[:1])
+    with pytest.raises(ValueError, match="method='occlusion' is not one of"):
+        attribute(
+            make_pipeline(ImageEmbedder("tiny_cnn", weights=None), LogisticRegression()).fit(X, y),
+            X,
+            "occlusion",
+        )
+
+
+def test_the_shap_recipe_for_text_pipelines(text_pipeline):
+    shap = pytest.importorskip("shap")
+    explainer = shap.Explainer(
+        lambda texts: text_pipeline.predict_proba(list(texts)),
+        shap.maskers.Text(r"\W+"),
+        output_names=list(text_pipeline.classes_),
+    )
+    values = explainer(TEXTS[:2])
+    proba = text_pipeline.predict_proba(TEXTS[:2])
+    for row in range(2):  # SHAP values add up to the prediction
+        np.testing.assert_allclose(
+            values[row].values.sum(axis=0) + values[row].base_values, proba[row], atol=1e-6
+        )
+
+
+def test_the_shap_recipe_for_image_pipelines(image_pipeline, images):
+    shap = pytest.importorskip("shap")
+    pytest.importorskip("cv2", reason="shap's image masker needs opencv-python-headless")
+    X = images[0][:2]
+    explainer = shap.Explainer(
+        lambda batch: image_pipeline.predict_proba(np.clip(batch, 0, 255).astype(np.uint8)),
+        shap.maskers.Image("blur(8,8)", X[0].shape),
+        output_names=list(image_pipeline.classes_),
+    )
+    values = explainer(X, max_evals=100, batch_size=50)
+    assert values.values.shape == (2, 40, 48, 3, 2)
+    proba = image_pipeline.predict_proba(X)
+    totals = values.values.reshape(2, -1, 2).sum(axis=1) + values.base_values
+    np.testing.assert_allclose(totals, proba, atol=1e-6)
