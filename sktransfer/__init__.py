@@ -5,7 +5,14 @@ from .adaptation import DomainAdaptedClassifier
 from .backbones import list_backbones, load_backbone
 from .data import load_image_folder
 from .embedding import ImageEmbedder, TextEmbedder
-from .finetune import ImageClassifier, ImageRegressor, TextClassifier, TextRegressor
+from .finetune import (
+    ImageClassifier,
+    ImageMultiTask,
+    ImageRegressor,
+    TextClassifier,
+    TextMultiTask,
+    TextRegressor,
+)
 from .selection import BackboneSelector
 from .zeroshot import ZeroShotTextClassifier
 
@@ -14,9 +21,11 @@ __all__ = [
     "DomainAdaptedClassifier",
     "ImageClassifier",
     "ImageEmbedder",
+    "ImageMultiTask",
     "ImageRegressor",
     "TextClassifier",
     "TextEmbedder",
+    "TextMultiTask",
     "TextRegressor",
     "ZeroShotTextClassifier",
     "__version__",

@@ -22,9 +22,11 @@ from sktransfer import (
     BackboneSelector,
     ImageClassifier,
     ImageEmbedder,
+    ImageMultiTask,
     ImageRegressor,
     TextClassifier,
     TextEmbedder,
+    TextMultiTask,
     TextRegressor,
     ZeroShotTextClassifier,
 )
@@ -64,6 +66,8 @@ MODAL_ESTIMATORS = [
     ImageRegressor("tiny_cnn"),
     TextClassifier("tiny_text"),
     TextRegressor("tiny_text"),
+    ImageMultiTask("tiny_cnn"),
+    TextMultiTask("tiny_text"),
     BackboneSelector(["tiny_cnn"]),
     ZeroShotTextClassifier("tiny_text", labels=["a", "b"]),
 ]

@@ -9,9 +9,11 @@ from sktransfer import (
     BackboneSelector,
     ImageClassifier,
     ImageEmbedder,
+    ImageMultiTask,
     ImageRegressor,
     TextClassifier,
     TextEmbedder,
+    TextMultiTask,
     TextRegressor,
     ZeroShotTextClassifier,
 )
@@ -24,6 +26,8 @@ ESTIMATORS = [
     ImageRegressor,
     TextClassifier,
     TextRegressor,
+    ImageMultiTask,
+    TextMultiTask,
     BackboneSelector,
     ZeroShotTextClassifier,
 ]

@@ -61,7 +61,9 @@ TRAINING = """
         the probe head's fits and ``predict``; 2 adds a progress bar per epoch with
         the running training loss.
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks, e.g. ``[("checkpoint", Checkpoint())]``.
+        Extra skorch callbacks, e.g. ``[("checkpoint", Checkpoint())]``."""
+
+ADAPTATION = """
     adaptation : str or list of str, default="none"
         Domain adaptation towards unlabelled target rows given in ``fit`` with
         ``sample_domain`` (skada's convention: source > 0, target < 0):
@@ -77,7 +79,9 @@ TRAINING = """
     adaptation_weight : float, default=1.0
         The weight of the adaptation loss terms, reached by a warm-up from 0 over the
         fit (DANN's schedule, 2 / (1 + exp(-10 p)) - 1 at progress p); each term's
-        unweighted value is in ``history`` (``train_<name>_loss``).
+        unweighted value is in ``history`` (``train_<name>_loss``)."""
+
+FITTED = """
 
     Attributes
     ----------
@@ -134,6 +138,23 @@ STRATEGY = """
         or one repetition at least); ``sample_weight`` and ``class_weight`` weight the
         pairs."""
 
+MULTITASK = """
+    tasks : dict, list or None, default=None
+        The kind of each column of ``y``: ``{"column": "classification" | "regression"}``
+        (for a 2-D array, its keys name the columns in order), or a list of kinds, one
+        per column. None: read from the columns, a float column with fractional values
+        is a regression and any other a classification (say it when the labels of a
+        regression are whole numbers).
+    task_weights : dict, list or None, default=None
+        The weight of each task's loss in the sum (default 1 each).
+    label_smoothing : float, default=0.1
+        For the classification tasks."""
+
+MULTITASK_ATTRIBUTES = """
+    tasks_ : dict
+        Task name -> ``Task`` (kind, weight, its slice of the head's outputs, its
+        ``classes`` or the ``mean`` and ``scale`` that standardise it)."""
+
 CONTRASTIVE_ATTRIBUTES = """
     contrastive_pairs_ : int or None
         How many pairs the contrastive strategy trained on; None with "standard".
@@ -158,7 +179,7 @@ IMAGE_ATTRIBUTES = """
         The preprocessing in force: input size, resize, interpolation, mean/std."""
 
 
-def estimator_doc(summary, modality_doc, task_doc, example, attributes="", **defaults):
+def estimator_doc(summary, modality_doc, task_doc, example, attributes="", adaptation=True, **defaults):
     return (
         summary + "\n\n    Parameters\n    ----------\n    backbone : str, path, nn.Module or Backbone\n"
         "        The pretrained network (see :func:`sktransfer.backbones.list_backbones`)."
@@ -166,6 +187,8 @@ def estimator_doc(summary, modality_doc, task_doc, example, attributes="", **def
         + modality_doc.format()
         + task_doc
         + TRAINING
+        + (ADAPTATION if adaptation else "")
+        + FITTED
         + attributes
         + "\n\n    Examples\n    --------\n"
         + example

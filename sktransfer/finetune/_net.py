@@ -188,7 +188,11 @@ QUIET_CALLBACKS = frozenset(
 
 def weighted_loss(criterion, y_pred, target, weight):
     """``sum(w_i * loss_i) / sum(w_i)``: integer weights act as repeated rows, zeros as
-    dropped ones. ``loss_i`` is the criterion's per-sample loss (class weights included)."""
+    dropped ones. ``loss_i`` is the criterion's per-sample loss (class weights included).
+    A criterion with ``takes_sample_weight`` weighs the rows itself (multi-task: each task
+    averages over its own labelled rows)."""
+    if getattr(criterion, "takes_sample_weight", False):
+        return criterion(y_pred, target, weight)
     reduction = criterion.reduction
     criterion.reduction = "none"
     try:
