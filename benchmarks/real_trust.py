@@ -27,7 +27,10 @@ earlier one of the same section, data and method).
 
 import argparse
 import json
+import pickle
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -235,20 +238,27 @@ def token_deletion(model, texts, count=3, seed=0):
     return rows
 
 
-def sst2_model(path="/tmp/sktransfer-trust-sst2.pkl"):
-    """``TextClassifier(max_epochs=1)`` on 8,000 SST-2 training phrases (fitted once, kept)."""
-    import pickle
-    from pathlib import Path
-
-    if Path(path).exists():
-        return pickle.loads(Path(path).read_bytes())
-    frame = pd.read_csv(DATA / "sst2" / "train.tsv", sep="\t", quoting=3, keep_default_na=False)
-    frame = frame.sample(n=8000, random_state=0)
-    model = TextClassifier(max_epochs=1, random_state=0).fit(
-        frame["sentence"].tolist(), frame["label"].to_numpy()
-    )
-    Path(path).write_bytes(pickle.dumps(model))
+def kept(name, fit):
+    """``fit()``'s model, fitted once and kept in the temporary folder for later sections."""
+    path = Path(tempfile.gettempdir()) / f"sktransfer-trust-{name}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    model = fit()
+    path.write_bytes(pickle.dumps(model))
     return model
+
+
+def sst2_model():
+    """``TextClassifier(max_epochs=1)`` on 8,000 SST-2 training phrases."""
+
+    def fit():
+        frame = pd.read_csv(DATA / "sst2" / "train.tsv", sep="\t", quoting=3, keep_default_na=False)
+        frame = frame.sample(n=8000, random_state=0)
+        return TextClassifier(max_epochs=1, random_state=0).fit(
+            frame["sentence"].tolist(), frame["label"].to_numpy()
+        )
+
+    return kept("sst2", fit)
 
 
 def section_explain():
@@ -258,7 +268,9 @@ def section_explain():
 
     (X_train, y_train, *_), (X_val, y_val, *_) = ants_bees()
     rows = []
-    classifier = ImageClassifier("efficientnet_lite0", random_state=0).fit(X_train, y_train)
+    classifier = kept(
+        "ants-bees", lambda: ImageClassifier("efficientnet_lite0", random_state=0).fit(X_train, y_train)
+    )
     print("fine-tuned accuracy", classifier.score(X_val, y_val), flush=True)
     rows += image_deletion(classifier, "ImageClassifier (default)", X_val, classifier.data_config_)
     pipeline = make_pipeline(

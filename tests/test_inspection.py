@@ -3,6 +3,7 @@ pipelines; the maps land on the original pictures; plots; errors."""
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
@@ -10,7 +11,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from sktransfer import ImageClassifier, ImageEmbedder, TextClassifier, TextEmbedder
+from sktransfer import (
+    ImageClassifier,
+    ImageEmbedder,
+    ImageMultiTask,
+    ImageRegressor,
+    TextClassifier,
+    TextEmbedder,
+)
 from sktransfer.backbones import load_backbone
 from sktransfer.data import ImageDataset, eval_transform, scale_pixels
 from sktransfer.inspection import TokenAttribution, attribute, plot_image_attribution
@@ -65,20 +73,60 @@ def image_batch(view, X):
 
 
 @pytest.mark.parametrize("fixture", ["image_pipeline", "image_classifier"])
-def test_the_view_reproduces_predict_proba(request, images, fixture):
+def test_the_view_reproduces_the_models_scores(request, images, fixture):
     model = request.getfixturevalue(fixture)
     view = model_view(model)
-    scores = view.image_scores(image_batch(view, images[0])).detach().numpy()
-    np.testing.assert_allclose(scores, model.predict_proba(images[0]), atol=1e-4)
+    x = image_batch(view, images[0])
+    proba = view.explaining("probability").image_scores(x).detach().numpy()
+    np.testing.assert_allclose(proba, model.predict_proba(images[0]), atol=1e-4)
+    logits = view.image_scores(x).detach().numpy()  # the default: before the softmax
+    decision = model.decision_function(images[0])
+    np.testing.assert_allclose(
+        logits[:, 1] - logits[:, 0],
+        2 * decision if fixture == "image_pipeline" else decision,
+        rtol=1e-3,
+        atol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("fixture", ["text_pipeline", "text_classifier"])
 def test_the_text_view_reproduces_predict_proba(request, fixture):
     model = request.getfixturevalue(fixture)
-    view = model_view(model)
+    view = model_view(model).explaining("probability")
     tokens = view.tokenize(TEXTS)
     scores = view.token_scores(tokens["input_ids"], tokens["attention_mask"]).detach().numpy()
     np.testing.assert_allclose(scores, model.predict_proba(TEXTS), atol=1e-5)
+
+
+def test_a_confident_model_still_gets_maps(images):
+    # its probabilities are 1.0 in float32 (zero gradient); its logits still move
+    X, y = images
+    pipe = make_pipeline(ImageEmbedder("tiny_cnn", weights=None), StandardScaler(), LogisticRegression()).fit(
+        X, y
+    )
+    pipe[-1].coef_ *= 500
+    pipe[-1].intercept_ *= 500
+    assert pipe.predict_proba(X[:2]).max(axis=1).min() == 1.0
+    logit = {m: np.abs(attribute(pipe, X[:2], m)[1]).max() for m in ("gradcam", "integrated_gradients")}
+    flat = np.abs(attribute(pipe, X[:2], "integrated_gradients", output="probability")[1]).max()
+    assert logit["gradcam"] > 0 and logit["integrated_gradients"] > 1e4 * flat
+
+
+def test_a_regressor_is_explained_in_the_units_of_y(images):
+    X, _ = images
+    brightness = X.mean(axis=(1, 2, 3)) * 100  # large units
+    model = ImageRegressor("tiny_cnn", weights=None, max_epochs=1, random_state=0).fit(X, brightness)
+    view = model_view(model)
+    np.testing.assert_allclose(
+        view.image_scores(image_batch(view, X))[:, 0].detach().numpy(), model.predict(X), rtol=1e-4
+    )
+    maps = attribute(model, X[:2, :32, :32], "integrated_gradients", n_steps=64)
+    x = image_batch(view, X[:2, :32, :32])
+    with torch.no_grad():
+        gap = (view.image_scores(x) - view.image_scores(torch.zeros_like(x)))[:, 0].numpy()
+    np.testing.assert_allclose([m.sum() for m in maps], gap, rtol=0.05)
+    with pytest.raises(ValueError, match="output='probability' needs a model with probabilities"):
+        attribute(model, X[:1], output="probability")
 
 
 @pytest.mark.parametrize("final", [RidgeClassifier(), LogisticRegression()])
@@ -87,8 +135,11 @@ def test_a_multiclass_linear_pipeline_is_followed(images, final):
     y = np.array(["a", "b", "c"] * 4)
     pipe = make_pipeline(ImageEmbedder("tiny_cnn", weights=None), StandardScaler(), final).fit(X, y)
     view = model_view(pipe)
+    if hasattr(final, "predict_proba"):
+        view, expected = view.explaining("probability"), pipe.predict_proba(X)
+    else:
+        expected = pipe.decision_function(X)
     scores = view.image_scores(image_batch(view, X)).detach().numpy()
-    expected = pipe.predict_proba(X) if hasattr(final, "predict_proba") else pipe.decision_function(X)
     np.testing.assert_allclose(scores, expected, atol=1e-4)
 
 
@@ -136,6 +187,20 @@ def test_gradcam_layer_choice(image_pipeline, images):
     assert not np.allclose(first[0], last[0])
     with pytest.raises(ValueError, match="layer='nope' is not a block"):
         attribute(image_pipeline, images[0][:1], "gradcam", layer="nope")
+
+
+@pytest.mark.parametrize("height, width", [(300, 400), (400, 300), (250, 251)])
+def test_a_coordinate_map_lands_where_it_came_from(height, width):
+    config = load_backbone("efficientnet_lite0", weights=None).data_config
+    rows = np.arange(height, dtype=np.float32)[:, None].repeat(width, axis=1)
+    picture = torch.as_tensor(rows)[None].repeat(3, 1, 1)  # the row index, as a grey image
+    crop = eval_transform(config)(picture.clamp(0, 255).to(torch.uint8))[0].float().numpy()
+    back = to_original(crop, height, width, config)
+    seen = visible_region(height, width, config) & (rows < 255)
+    inner = np.zeros_like(seen)
+    inner[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = True  # away from the crop's edges
+    inner &= seen
+    assert np.abs(back[inner] - rows[inner]).max() < 2.0
 
 
 def test_maps_go_back_to_the_original_geometry():
@@ -188,6 +253,10 @@ def test_renderings(image_pipeline, images, text_classifier):
 
 def test_what_cannot_be_explained_says_why(images):
     X, y = images
+    frame = pd.DataFrame({"kind": y, "size": np.arange(12.5, 24.5)})
+    several = ImageMultiTask("tiny_cnn", weights=None, max_epochs=1).fit(X, frame)
+    with pytest.raises(ValueError, match="predicts several tasks"):
+        attribute(several, X[:1])
     with pytest.raises(TypeError, match="cannot explain a SVC"):
         attribute(SVC().fit(X.reshape(12, -1), y), X)
     non_linear = make_pipeline(ImageEmbedder("tiny_cnn", weights=None), SVC()).fit(X, y)

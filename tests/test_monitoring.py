@@ -144,3 +144,39 @@ def test_errors_name_the_culprit():
 def test_clone_keeps_the_parameters():
     detector = DriftDetector("ks", alpha=0.01, n_permutations=10, random_state=1)
     assert clone(detector).get_params() == detector.get_params()
+
+
+def test_a_refit_starts_afresh():
+    detector = DriftDetector("ks").fit(gaussian(50, 0, dim=8))
+    detector.fit(gaussian(50, 1, dim=3))
+    assert detector.n_features_in_ == 3 and detector.test(gaussian(20, 2, dim=3)).n_new == 20
+
+
+def test_unbiased_mmd_for_several_labellings_at_once():
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(9, 2))
+    kernel = np.exp(-((points[:, None] - points[None]) ** 2).sum(-1))
+    sides = np.stack([rng.permutation([1.0] * 4 + [0.0] * 5) for _ in range(5)])
+    together = unbiased_mmd2(kernel, sides)
+    one_by_one = [unbiased_mmd2(kernel, row[None])[0] for row in sides]
+    np.testing.assert_allclose(together, one_by_one)
+    assert len(set(np.round(together, 8))) > 1
+
+
+def test_the_classifier_statistic_is_the_out_of_fold_auc():
+    from sklearn.metrics import roc_auc_score
+
+    from sktransfer.monitoring._two_sample import out_of_fold_scores
+
+    reference, new = gaussian(80, 0), gaussian(30, 1, shift=0.8)
+    detector = DriftDetector("classifier", n_permutations=20, random_state=5).fit(reference)
+    result = detector.test(new)
+    pooled = np.vstack([reference, new])
+    is_new = np.r_[np.zeros(80, int), np.ones(30, int)]
+    scores, _ = out_of_fold_scores(detector._make_classifier(), pooled, is_new, 5, np.random.default_rng(5))
+    assert result.statistic == pytest.approx(roc_auc_score(is_new, scores))
+
+
+def test_too_few_permutations_warn():
+    with pytest.warns(UserWarning, match="no test can alarm"):
+        DriftDetector("mmd", n_permutations=10).fit(gaussian(20, 0))

@@ -180,3 +180,30 @@ def test_continuing_keeps_the_tasks():
     assert model.n_epochs_ == 2
     with pytest.raises(ValueError, match="predicts the tasks"):
         model.fit(TEXTS, y[["sentiment", "topic"]])
+
+
+def test_regressions_come_back_in_their_units():
+    X = images()
+    target = 1000.0 + 50.0 * (X.mean(axis=(1, 2, 3)) > X.mean())  # two levels, far from 0
+    y = pd.DataFrame({"kind": ["a", "b", "c"] * 4, "price": target + 0.5})
+    model = ImageMultiTask("tiny_cnn", weights=None, freeze="backbone", max_epochs=1, random_state=0).fit(
+        X, y
+    )
+    predicted = model.predict(X)["price"]
+    assert model.tasks_["price"].mean == pytest.approx(y["price"].mean())
+    assert 990 < predicted.min() and predicted.max() < 1060  # standardised outputs would be near 0
+
+
+@pytest.mark.parametrize(
+    "column, kind",
+    [
+        (pd.Series([1.0, 0.0, np.nan] * 4), "classification"),  # integer labels made float by NaN
+        (pd.Series(np.arange(30.0) * 10), "regression"),  # whole numbers, more than 20 of them
+        (pd.Series(np.linspace(0, 1, 12)), "regression"),
+        (pd.Series(["a", "b"] * 6), "classification"),
+    ],
+)
+def test_task_kinds_read_from_the_columns(column, kind):
+    from sktransfer.finetune._multitask import _inferred_kind
+
+    assert _inferred_kind(column) == kind

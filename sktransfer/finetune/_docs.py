@@ -142,9 +142,10 @@ MULTITASK = """
     tasks : dict, list or None, default=None
         The kind of each column of ``y``: ``{"column": "classification" | "regression"}``
         (for a 2-D array, its keys name the columns in order), or a list of kinds, one
-        per column. None: read from the columns, a float column with fractional values
-        is a regression and any other a classification (say it when the labels of a
-        regression are whole numbers).
+        per column. None: read from the columns: a float column is a regression
+        unless it holds at most 20 distinct whole numbers (class labels that became
+        floats because of NaN); any other column is a classification. Say it when
+        unsure.
     task_weights : dict, list or None, default=None
         The weight of each task's loss in the sum (default 1 each).
     label_smoothing : float, default=0.1

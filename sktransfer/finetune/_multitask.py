@@ -21,6 +21,7 @@ from torch import nn
 from ._net import LossTerm
 
 KINDS = ("classification", "regression")
+MAX_INFERRED_CLASSES = 20  # whole-number floats with more distinct values are read as a regression
 
 
 @dataclass
@@ -180,6 +181,11 @@ class MultiTaskTargets(MultiOutputMixin):
             else:
                 values = self._numeric(present, name, owner)
                 w = None if sample_weight is None else sample_weight.numpy()[present.index.to_numpy()]
+                if w is not None and w.sum() <= 0:
+                    raise ValueError(
+                        f"{owner}: every row labelled for task {name!r} has sample weight 0; the task "
+                        "would learn nothing. Give some of them weight, or drop the column."
+                    )
                 mean = float(np.average(values, weights=w))
                 std = float(np.sqrt(np.average((values - mean) ** 2, weights=w)))
                 tasks[name] = Task(
@@ -348,7 +354,11 @@ class MultiTaskTargets(MultiOutputMixin):
 
 
 def _inferred_kind(column):
+    """Floats are a regression, unless they are a few whole numbers (integer labels that
+    became floats when a NaN marked a missing one)."""
     present = column.dropna()
-    if present.dtype.kind == "f" and not np.all(np.mod(present.to_numpy(), 1) == 0):
-        return "regression"
-    return "classification"
+    if present.dtype.kind != "f":
+        return "classification"
+    values = present.to_numpy()
+    whole = np.all(np.mod(values, 1) == 0)
+    return "classification" if whole and len(np.unique(values)) <= MAX_INFERRED_CLASSES else "regression"

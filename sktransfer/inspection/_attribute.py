@@ -28,7 +28,17 @@ class TokenAttribution(TokenAttributionDisplay):
     target: object
 
 
-def attribute(model, X, method="integrated_gradients", *, target=None, layer=None, n_steps=32, batch_size=8):
+def attribute(
+    model,
+    X,
+    method="integrated_gradients",
+    *,
+    target=None,
+    output="logit",
+    layer=None,
+    n_steps=32,
+    batch_size=8,
+):
     """Attribute a fitted model's outputs to its inputs' pixels or tokens.
 
     Parameters
@@ -48,7 +58,12 @@ def attribute(model, X, method="integrated_gradients", *, target=None, layer=Non
         padding tokens) or ``"occlusion"`` (the drop of the score when a token is removed).
     target : class label, array-like of labels, or None, default=None
         The class explained for each input; None: the predicted class. Regressors: the
-        output's index.
+        output's index (None: the first output).
+    output : {"logit", "probability"}, default="logit"
+        What is explained: the class's score before softmax (decision value; for a
+        regressor its prediction in the units of ``y``), or its probability. A
+        confident model's probability barely moves with its input, so its gradients
+        vanish: explain logits unless you need probabilities.
     layer : str, int or None, default=None
         Grad-CAM's block (a name from ``backbone.block_names()``, or its index); None:
         the last block with spatial feature maps.
@@ -75,7 +90,8 @@ def attribute(model, X, method="integrated_gradients", *, target=None, layer=Non
         raise ValueError(f"attribute: n_steps={n_steps!r} must be a positive integer.")
     if not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"attribute: batch_size={batch_size!r} must be a positive integer.")
-    view = model_view(model)
+    check_option("attribute", "output", output, ("logit", "probability"))
+    view = model_view(model).explaining(output)
     if view.modality == "image":
         check_option("attribute", "method", method, IMAGE_METHODS)
         return _attribute_images(view, X, method, target, layer, n_steps, batch_size)
@@ -163,15 +179,15 @@ def _is_spatial(backbone, name, view):
 
 
 def _targets(view, target, n_inputs, start, count, predicted):
-    if target is None:
-        return predicted.tolist()
+    if target is None:  # the predicted class; a regressor's first output
+        return [0] * count if view.regressor else predicted.tolist()
     if np.ndim(target) == 0:
-        return view.target_indices([target] * count, count, predicted).tolist()
+        return view.target_indices([target] * count)
     if len(target) != n_inputs:
         raise ValueError(
             f"attribute: target has {len(target)} entries for {n_inputs} inputs; give one per input."
         )
-    return view.target_indices(list(target)[start : start + count], count, predicted).tolist()
+    return view.target_indices(list(target)[start : start + count])
 
 
 # ------------------------------------------------------------------- texts
@@ -179,7 +195,10 @@ def _attribute_texts(view, X, method, target, n_steps, batch_size):
     from captum.attr import FeatureAblation, LayerIntegratedGradients
 
     texts = text_inputs(X, "attribute")
-    special = set(getattr(view.tokenizer, "all_special_ids", []) or [])
+    # special tokens are left out, except the unknown token: it stands for a word of the text
+    special = set(getattr(view.tokenizer, "all_special_ids", []) or []) - {
+        getattr(view.tokenizer, "unk_token_id", None)
+    }
     pad_id = getattr(view.tokenizer, "pad_token_id", None) or 0
     results = []
     for start in range(0, len(texts), batch_size):

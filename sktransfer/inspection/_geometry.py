@@ -34,7 +34,11 @@ def to_original(attribution, height, width, data_config):
     zero where the network saw nothing."""
     top, left, size, resized = crop_box(height, width, data_config)
     canvas = torch.zeros((1, 1, *resized))
-    canvas[0, 0, top : top + size, left : left + size] = torch.as_tensor(attribution, dtype=torch.float32)
+    # a crop larger than the resized image (crop_pct > 1) was padded: keep the image's part
+    rows = slice(max(top, 0), min(top + size, resized[0]))
+    cols = slice(max(left, 0), min(left + size, resized[1]))
+    crop = torch.as_tensor(attribution, dtype=torch.float32)
+    canvas[0, 0, rows, cols] = crop[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
     if resized == (height, width):
         return canvas[0, 0].numpy()
     back = torch.nn.functional.interpolate(canvas, size=(height, width), mode="bilinear", align_corners=False)

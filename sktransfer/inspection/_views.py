@@ -6,7 +6,7 @@ linear model)`` becomes one by writing the fitted scikit-learn steps as torch
 operations after the frozen backbone, so the gradient flows through both.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -22,16 +22,22 @@ from .._pooling import pool
 class ModelView:
     """What attribution needs of a fitted model, on one device, in float32.
 
-    ``scores`` maps pooled backbone features to the explained outputs (probabilities
-    for classifiers with ``predict_proba``, else the decision values).
+    ``logits`` maps pooled backbone features to the model's scores before any squashing
+    (class logits, decision values, regression outputs in the units of ``y``);
+    ``activation`` turns them into probabilities (None: the model has none). Attribution
+    explains logits by default: a confident model's probability is flat (its gradient
+    vanishes), its logit is not (Grad-CAM is defined on the class score before softmax).
     """
 
     modality: str
     backbone: torch.nn.Module
     pooling: str
-    scores: callable
+    logits: callable
+    activation: callable
     classes: np.ndarray
     device: torch.device
+    output: str = "logit"
+    regressor: bool = False
     normalize: bool = False
     data_config: object = None  # images: the preprocessing
     tokenize: callable = None  # texts: texts -> token dict
@@ -50,34 +56,42 @@ class ModelView:
         pooled = pooled.float()
         if self.normalize:
             pooled = torch.nn.functional.normalize(pooled, dim=1)
-        return self.scores(pooled)
+        logits = self.logits(pooled)
+        return self.activation(logits) if self.output == "probability" else logits
 
-    def target_indices(self, targets, n, predicted):
-        """Column indices of the explained output, one per input (None: the predicted class)."""
-        if targets is None:
-            return predicted
-        targets = np.full(n, targets, dtype=object) if np.ndim(targets) == 0 else np.asarray(targets, object)
-        if len(targets) != n:
+    def explaining(self, output):
+        """This view, explaining ``output`` ("logit" or "probability")."""
+        if output == "probability" and self.activation is None:
             raise ValueError(
-                f"attribute: target has {len(targets)} entries for {n} inputs; give one per input."
+                "attribute: output='probability' needs a model with probabilities (a classifier with "
+                "predict_proba); this one gives scores only: use output='logit'."
             )
+        return replace(self, output=output)
+
+    def target_indices(self, targets):
+        """Column indices of the explained outputs: ``targets`` are class labels (or, for a
+        regressor, output indices)."""
         labels = list(self.classes)
         indices = []
         for i, target in enumerate(targets):
-            if target in labels:
-                indices.append(labels.index(target))
-            else:
+            if target not in labels:
                 raise ValueError(
                     f"attribute: target {target!r} (input {i}) is not a class of the model; its classes "
                     f"are {labels}."
                 )
-        return np.asarray(indices)
+            indices.append(labels.index(target))
+        return indices
 
 
 def model_view(model):
     """The :class:`ModelView` of a fitted sktransfer estimator or embedder pipeline."""
     if isinstance(model, Pipeline):
         return _pipeline_view(model)
+    if hasattr(model, "tasks_"):
+        raise ValueError(
+            f"attribute: {type(model).__name__} predicts several tasks; explaining one of them is not "
+            "supported yet. Fit a single-task estimator for the task to explain."
+        )
     if hasattr(model, "net_") or hasattr(model, "_raw_outputs"):
         return _estimator_view(model)
     raise TypeError(
@@ -94,21 +108,27 @@ def _estimator_view(estimator):
     device = resolve_device(estimator.device)
     network.to(device)
     classifier = hasattr(estimator, "classes_")
-    if not classifier:
-        activation = _identity
-    elif estimator.multilabel_:
-        activation = torch.sigmoid
-    else:
-        activation = _softmax
+    head = network.head
+    if classifier:
+        activation = torch.sigmoid if estimator.multilabel_ else _softmax
+        logits = head
+    else:  # a regressor's outputs in the units of y, as predict gives them
+        activation = None
+        scale, mean = _tensor(estimator.y_scale_, device), _tensor(estimator.y_mean_, device)
+
+        def logits(pooled):
+            return head(pooled) * scale + mean
+
     adapter = network.adapter
     modality = adapter.modality
-    head = network.head
     return ModelView(
         modality=modality,
         backbone=network.backbone,
         pooling=network.pooling,
-        scores=lambda pooled: activation(head(pooled)),
+        logits=logits,
+        activation=activation,
         classes=estimator.classes_ if classifier else np.arange(estimator._n_outputs()),
+        regressor=not classifier,
         device=device,
         data_config=getattr(adapter, "data_config", None),
         tokenize=_tokenize_with(adapter) if modality == "text" else None,
@@ -137,17 +157,18 @@ def _pipeline_view(pipeline):
     affine = [_scaler_as_affine(step, device) for step in middle]
     linear, classes, activation = _linear_classifier(final, device)
 
-    def scores(pooled):
+    def logits(pooled):
         for shift, scale in affine:
             pooled = (pooled - shift) / scale
-        return activation(linear(pooled))
+        return linear(pooled)
 
     modality = embedder.backbone_.modality
     return ModelView(
         modality=modality,
         backbone=embedder.backbone_,
         pooling=embedder.pooling_,
-        scores=scores,
+        logits=logits,
+        activation=activation,
         classes=classes,
         device=device,
         normalize=embedder.normalize_,
@@ -183,19 +204,28 @@ def _linear_classifier(step, device):
     weight = _tensor(np.atleast_2d(step.coef_), device)
     bias = _tensor(np.atleast_1d(step.intercept_), device)
     binary = weight.shape[0] == 1
-    probabilities = hasattr(step, "predict_proba") and type(step).__name__ == "LogisticRegression"
 
     def linear(features):
         z = features @ weight.T + bias
         return torch.cat([-z, z], dim=1) if binary else z
 
-    if not probabilities:
-        activation = _identity
+    if not _is_logistic(step):
+        activation = None  # decision values only (RidgeClassifier, LinearSVC...)
     elif binary:
         activation = _binary_logistic
     else:
         activation = _softmax
     return linear, step.classes_, activation
+
+
+def _is_logistic(step):
+    """Whether ``predict_proba`` is the logistic function of the decision values."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+    return (
+        isinstance(step, (LogisticRegression, LogisticRegressionCV))
+        or getattr(step, "loss", None) == "log_loss"
+    )
 
 
 def _binary_logistic(two_columns):  # [-z, z] -> [1 - sigmoid(z), sigmoid(z)]
@@ -205,10 +235,6 @@ def _binary_logistic(two_columns):  # [-z, z] -> [1 - sigmoid(z), sigmoid(z)]
 
 def _softmax(logits):
     return torch.softmax(logits, dim=1)
-
-
-def _identity(values):
-    return values
 
 
 def _tensor(array, device):

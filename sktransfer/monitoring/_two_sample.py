@@ -18,10 +18,11 @@ def permutation_p_value(observed, permuted):
 
 
 def median_heuristic(squared_distances):
-    """Squared bandwidth: the median squared distance between distinct points."""
-    off_diagonal = squared_distances[~np.eye(len(squared_distances), dtype=bool)]
-    median = float(np.median(off_diagonal))
-    return median if median > 0 else 1.0  # all points equal: any bandwidth gives MMD 0
+    """Squared bandwidth: the median squared distance between distinct points (duplicates,
+    at distance 0, left out)."""
+    upper = squared_distances[np.triu_indices(len(squared_distances), k=1)]
+    positive = upper[upper > 0]
+    return float(np.median(positive)) if len(positive) else 1.0  # all points equal: MMD is 0 anyway
 
 
 def unbiased_mmd2(kernel, sides):
