@@ -42,3 +42,16 @@ def ants_bees():
     """The ants-vs-bees photos: ``(X_train, y_train), (X_val, y_val)`` as file paths and labels."""
     root = DATA / "hymenoptera_data"
     return load_image_folder(root / "train"), load_image_folder(root / "val")
+
+
+def merge_results(name, rows, key):
+    """Write ``rows`` into ``results/<name>-<host>.json``, replacing earlier rows with the same
+    ``key(row)`` and keeping the others; return all rows."""
+    import json
+
+    path = RESULTS / f"{name}-{machine()['host']}.json"
+    new = {key(r) for r in rows}
+    earlier = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = [r for r in earlier if key(r) not in new] + rows
+    path.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1, default=str))
+    return rows

@@ -19,13 +19,12 @@ an earlier one of the same section, data and method).
 """
 
 import argparse
-import json
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from _common import DATA, RESULTS, machine
+from _common import DATA, RESULTS, machine, merge_results
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -222,16 +221,10 @@ def section_clusters():
 
 
 def write(rows):
-    host = machine()["host"]
-    path = RESULTS / f"real-adaptation-{host}.json"
-
     def key(row):
         return row["section"], row["data"], row["pair"], row["method"], row.get("seed")
 
-    new = {key(r) for r in rows}
-    earlier = json.loads(path.read_text())["rows"] if path.exists() else []
-    rows = [r for r in earlier if key(r) not in new] + rows
-    path.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1, default=str))
+    rows = merge_results("real-adaptation", rows, key)
     frame = pd.DataFrame(rows)
     lines = [
         "# Domain adaptation: target accuracy without target labels",
@@ -259,7 +252,7 @@ def write(rows):
         part = frame[frame["section"] == section].dropna(axis=1, how="all")
         if len(part):
             lines += [f"## {title}", "", part.drop(columns=["section"]).to_markdown(index=False), ""]
-    (RESULTS / f"real-adaptation-{host}.md").write_text("\n".join(lines))
+    (RESULTS / f"real-adaptation-{machine()['host']}.md").write_text("\n".join(lines))
 
 
 def main():

@@ -10,14 +10,13 @@ few-shot baseline. Writes ``benchmarks/results/real-fewshot-<host>.{json,md}``.
 """
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
 
 import numpy as np
 import pandas as pd
-from _common import DATA, RESULTS, machine
+from _common import DATA, RESULTS, machine, merge_results
 from sklearn.linear_model import LogisticRegression
 
 from sktransfer import TextClassifier, TextEmbedder, ZeroShotTextClassifier
@@ -170,16 +169,11 @@ def run(backbone, cache):
 def write(rows):
     """Merge ``rows`` into the results file (a row replaces an earlier one of the same
     backbone, method and first draw), then render the table."""
-    host = machine()["host"]
-    path = RESULTS / f"real-fewshot-{host}.json"
 
     def key(row):
         return row["backbone"], row["method"], row.get("first_draw", 0)
 
-    new = {key(r) for r in rows}
-    earlier = json.loads(path.read_text())["rows"] if path.exists() else []
-    rows = [r for r in earlier if key(r) not in new] + rows
-    path.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+    rows = merge_results("real-fewshot", rows, key)
     frame = pd.DataFrame(rows).drop(columns=["scores", "first_draw"], errors="ignore")
     lines = [
         "# Few- and zero-shot text classification, SST-2 dev (872 phrases)",
@@ -191,7 +185,7 @@ def write(rows):
         frame.round(3).to_markdown(index=False),
         "",
     ]
-    (RESULTS / f"real-fewshot-{host}.md").write_text("\n".join(lines))
+    (RESULTS / f"real-fewshot-{machine()['host']}.md").write_text("\n".join(lines))
 
 
 def main():

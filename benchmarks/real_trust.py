@@ -26,7 +26,6 @@ earlier one of the same section, data and method).
 """
 
 import argparse
-import json
 import pickle
 import tempfile
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _common import DATA, RESULTS, ants_bees, machine
+from _common import DATA, RESULTS, ants_bees, machine, merge_results
 
 from sktransfer import (
     ImageClassifier,
@@ -384,16 +383,10 @@ def clone_fitted(model):
 
 
 def write(rows):
-    host = machine()["host"]
-    path = RESULTS / f"real-trust-{host}.json"
-
     def key(row):
         return row["section"], row["data"], row["method"], row.get("measure"), row.get("seed")
 
-    new = {key(r) for r in rows}
-    earlier = json.loads(path.read_text())["rows"] if path.exists() else []
-    rows = [r for r in earlier if key(r) not in new] + rows
-    path.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1, default=str))
+    rows = merge_results("real-trust", rows, key)
     frame = pd.DataFrame(rows)
     lines = [
         "# Trust in production: drift, updates, explanations, multi-task heads",
@@ -423,7 +416,7 @@ def write(rows):
         part = frame[frame["section"] == section].dropna(axis=1, how="all") if len(frame) else frame
         if len(part):
             lines += [f"## {title}", "", part.drop(columns=["section"]).to_markdown(index=False), ""]
-    (RESULTS / f"real-trust-{host}.md").write_text("\n".join(lines))
+    (RESULTS / f"real-trust-{machine()['host']}.md").write_text("\n".join(lines))
 
 
 def main():
