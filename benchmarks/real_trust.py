@@ -154,7 +154,16 @@ def delete_pixels(picture, attribution, seen, share, rng, fill):
     return out.reshape(picture.shape)
 
 
-def image_deletion(model, name, paths, config, seed=0):
+def random_squares(picture, seen, rng, fill, side=32):
+    """``picture`` with random ``side``-pixel squares covering 20 % of its ``seen`` pixels set
+    to ``fill``: a random baseline as coarse as a Grad-CAM map of the last block."""
+    height, width = picture.shape[:2]
+    grid = rng.random((-(-height // side), -(-width // side)))
+    scores = np.kron(grid, np.ones((side, side)))[:height, :width]
+    return delete_pixels(picture, scores, seen, 0.2, rng, fill)
+
+
+def image_deletion(model, name, paths, config, methods, seed=0):
     pictures = [np.asarray(read_image(p, i)) for i, p in enumerate(paths)]
     proba = model.predict_proba(pictures)
     predicted = proba.argmax(axis=1)
@@ -162,20 +171,17 @@ def image_deletion(model, name, paths, config, seed=0):
     rng = np.random.default_rng(seed)
     seen = [visible_region(*p.shape[:2], config) for p in pictures]
     random_cut = [delete_pixels(p, None, v, 0.2, rng, fill) for p, v in zip(pictures, seen)]
-    drop_random = (
-        proba[np.arange(len(paths)), predicted]
-        - model.predict_proba(random_cut)[np.arange(len(paths)), predicted]
-    )
+    rows_at = (np.arange(len(paths)), predicted)
+    drop_random = proba[rows_at] - model.predict_proba(random_cut)[rows_at]
+    squares_cut = [random_squares(p, v, rng, fill) for p, v in zip(pictures, seen)]
+    drop_squares = proba[rows_at] - model.predict_proba(squares_cut)[rows_at]
     rows = []
-    for method in ("gradcam", "integrated_gradients"):
+    for method in methods:
         start = time.perf_counter()
         maps = attribute(model, paths, method)
         seconds = time.perf_counter() - start
         top_cut = [delete_pixels(p, m, v, 0.2, rng, fill) for p, m, v in zip(pictures, maps, seen)]
-        drop_top = (
-            proba[np.arange(len(paths)), predicted]
-            - model.predict_proba(top_cut)[np.arange(len(paths)), predicted]
-        )
+        drop_top = proba[rows_at] - model.predict_proba(top_cut)[rows_at]
         rows.append(
             {
                 "section": "explain",
@@ -185,6 +191,8 @@ def image_deletion(model, name, paths, config, seed=0):
                 "top": round(float(drop_top.mean()), 4),
                 "random": round(float(drop_random.mean()), 4),
                 "ratio": round(float(drop_top.mean() / drop_random.mean()), 2),
+                "random_squares": round(float(drop_squares.mean()), 4),
+                "ratio_squares": round(float(drop_top.mean() / drop_squares.mean()), 2),
                 "seconds": round(seconds, 1),
             }
         )
@@ -260,7 +268,7 @@ def sst2_model():
     return kept("sst2", fit)
 
 
-def section_explain():
+def section_explain_images(methods):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -271,18 +279,22 @@ def section_explain():
         "ants-bees", lambda: ImageClassifier("efficientnet_lite0", random_state=0).fit(X_train, y_train)
     )
     print("fine-tuned accuracy", classifier.score(X_val, y_val), flush=True)
-    rows += image_deletion(classifier, "ImageClassifier (default)", X_val, classifier.data_config_)
+    rows += image_deletion(classifier, "ImageClassifier (default)", X_val, classifier.data_config_, methods)
     pipeline = make_pipeline(
         ImageEmbedder("efficientnet_lite0", cache=CACHE), StandardScaler(), LogisticRegression(max_iter=2000)
     ).fit(X_train, y_train)
     print("pipeline accuracy", pipeline.score(X_val, y_val), flush=True)
-    rows += image_deletion(pipeline, "ImageEmbedder + LogisticRegression", X_val, pipeline[0].data_config_)
-    texts, _ = sst2("dev")
-    rows += token_deletion(sst2_model(), texts)
+    rows += image_deletion(
+        pipeline, "ImageEmbedder + LogisticRegression", X_val, pipeline[0].data_config_, methods
+    )
     return rows
 
 
-def section_update(seeds):
+def section_explain_text():
+    return token_deletion(sst2_model(), sst2("dev")[0])
+
+
+def section_update(seeds, epochs):
     model = sst2_model()
     texts, labels = yelp()
     texts = np.asarray(texts, dtype=object)
@@ -296,7 +308,7 @@ def section_update(seeds):
         drift = detector.test(list(texts[labelled]))
         before = model.score(list(texts[held_out]), labels[held_out])
         start = time.perf_counter()
-        updated = clone_fitted(model).set_params(warm_start=True, max_epochs=3, random_state=seed)
+        updated = clone_fitted(model).set_params(warm_start=True, max_epochs=epochs, random_state=seed)
         updated.fit(list(texts[labelled]), labels[labelled])
         seconds = time.perf_counter() - start
         after = updated.score(list(texts[held_out]), labels[held_out])
@@ -304,7 +316,7 @@ def section_update(seeds):
             {
                 "section": "update",
                 "data": "Yelp: 100 labelled, 900 scored",
-                "method": "warm_start fit, max_epochs=3",
+                "method": f"warm_start fit, max_epochs={epochs}",
                 "seed": seed,
                 "drift_p_value": round(drift.p_value, 4),
                 "before": round(before, 4),
@@ -421,20 +433,26 @@ def write(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["drift", "explain", "update", "multitask"], action="append")
+    parser.add_argument(
+        "--only", choices=["drift", "explain-images", "explain-text", "update", "multitask"], action="append"
+    )
+    parser.add_argument("--image-methods", nargs="+", default=["gradcam", "integrated_gradients"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--update-epochs", type=int, default=10, help="epochs of the update on Yelp")
     parser.add_argument("--draws", type=int, default=100)
     parser.add_argument("--cache", default="/tmp/adapt/cache", help="feature cache folder")
     args = parser.parse_args()
     global CACHE
     CACHE = args.cache
-    for section in args.only or ["drift", "explain", "update", "multitask"]:
+    for section in args.only or ["drift", "explain-images", "explain-text", "update", "multitask"]:
         if section == "drift":
             write(section_drift(args.draws))
-        elif section == "explain":
-            write(section_explain())
+        elif section == "explain-images":
+            write(section_explain_images(args.image_methods))
+        elif section == "explain-text":
+            write(section_explain_text())
         elif section == "update":
-            write(section_update(args.seeds))
+            write(section_update(args.seeds, args.update_epochs))
         else:
             write(section_multitask(args.seeds))
 

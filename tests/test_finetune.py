@@ -738,3 +738,14 @@ def test_loss_terms_see_the_features_train_them_and_reach_history():
         )
 
     assert last_norm(penalised) < 0.5 * last_norm(recorded)  # the term's gradient reached the backbone
+
+
+def test_a_fitted_model_keeps_no_training_state():
+    # gradients and optimiser moments would triple the size of a pickled model
+    texts, y = ["good film", "bad film"] * 6, [1, 0] * 6
+    model = TextClassifier("tiny_text", weights=None, max_epochs=1).fit(texts, y)
+    assert all(p.grad is None for p in model.net_.module_.parameters())
+    assert len(model.net_.optimizer_.state) == 0
+    before = model.predict_proba(texts)
+    model.set_params(warm_start=True).fit(texts, y)  # a warm start still trains on
+    assert model.n_epochs_ == 2 and not np.allclose(model.predict_proba(texts), before)

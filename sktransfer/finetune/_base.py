@@ -239,6 +239,10 @@ class BaseTransferEstimator(BaseEstimator):
             finally:
                 net.module = net.module_ = model
                 net.grad_scaler_ = None  # training state only; a CUDA one would not unpickle on a CPU
+                # Gradients and the optimiser's moments serve no later fit (each fit builds its
+                # own optimiser): dropped, they no longer triple the size of a pickled model.
+                model.zero_grad(set_to_none=True)
+                net.optimizer_.state.clear()
             if adabn and not shortcut:  # the trained network, normalised by the target's statistics
                 self._adapt_batchnorm(model, subset(X, np.flatnonzero(~source)))
         self.net_ = net
