@@ -294,7 +294,7 @@ def section_explain_text():
     return token_deletion(sst2_model(), sst2("dev")[0])
 
 
-def section_update(seeds, epochs):
+def section_update(seeds, epochs, lr=None):
     model = sst2_model()
     texts, labels = yelp()
     texts = np.asarray(texts, dtype=object)
@@ -309,6 +309,8 @@ def section_update(seeds, epochs):
         before = model.score(list(texts[held_out]), labels[held_out])
         start = time.perf_counter()
         updated = clone_fitted(model).set_params(warm_start=True, max_epochs=epochs, random_state=seed)
+        if lr is not None:
+            updated.set_params(lr=tuple(lr))
         updated.fit(list(texts[labelled]), labels[labelled])
         seconds = time.perf_counter() - start
         after = updated.score(list(texts[held_out]), labels[held_out])
@@ -316,7 +318,8 @@ def section_update(seeds, epochs):
             {
                 "section": "update",
                 "data": "Yelp: 100 labelled, 900 scored",
-                "method": f"warm_start fit, max_epochs={epochs}",
+                "method": f"warm_start fit, max_epochs={epochs}"
+                + ("" if lr is None else f", lr={tuple(lr)}"),
                 "seed": seed,
                 "drift_p_value": round(drift.p_value, 4),
                 "before": round(before, 4),
@@ -439,6 +442,9 @@ def main():
     parser.add_argument("--image-methods", nargs="+", default=["gradcam", "integrated_gradients"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--update-epochs", type=int, default=10, help="epochs of the update on Yelp")
+    parser.add_argument(
+        "--update-lr", type=float, nargs=2, default=None, help="(head, backbone) rates of the update"
+    )
     parser.add_argument("--draws", type=int, default=100)
     parser.add_argument("--cache", default="/tmp/adapt/cache", help="feature cache folder")
     args = parser.parse_args()
@@ -452,7 +458,7 @@ def main():
         elif section == "explain-text":
             write(section_explain_text())
         elif section == "update":
-            write(section_update(args.seeds, args.update_epochs))
+            write(section_update(args.seeds, args.update_epochs, args.update_lr))
         else:
             write(section_multitask(args.seeds))
 
