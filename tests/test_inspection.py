@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -125,7 +126,7 @@ def test_a_regressor_is_explained_in_the_units_of_y(images):
     with torch.no_grad():
         gap = (view.image_scores(x) - view.image_scores(torch.zeros_like(x)))[:, 0].numpy()
     np.testing.assert_allclose([m.sum() for m in maps], gap, rtol=0.05)
-    with pytest.raises(ValueError, match="output='probability' needs a model with probabilities"):
+    with pytest.raises(ValueError, match="output='probability' needs probabilities"):
         attribute(model, X[:1], output="probability")
 
 
@@ -174,7 +175,9 @@ def test_the_target_changes_the_explanation(image_pipeline, images):
     ant = attribute(image_pipeline, X, "integrated_gradients", target="ant")
     bee = attribute(image_pipeline, X, "integrated_gradients", target=["bee", "bee"])
     np.testing.assert_allclose(ant[0], -bee[0], atol=1e-5)  # two classes: p(ant) = 1 - p(bee)
-    with pytest.raises(ValueError, match="target 'wasp' .* is not a class"):
+    with pytest.raises(
+        ValueError, match=r"target 'wasp' .* is not a class of the model; choose from \['ant', 'bee'\]"
+    ):
         attribute(image_pipeline, X, target="wasp")
     with pytest.raises(ValueError, match="target has 3 entries for 2 inputs"):
         attribute(image_pipeline, X, target=["ant"] * 3)
@@ -187,6 +190,8 @@ def test_gradcam_layer_choice(image_pipeline, images):
     assert not np.allclose(first[0], last[0])
     with pytest.raises(ValueError, match="layer='nope' is not a block"):
         attribute(image_pipeline, images[0][:1], "gradcam", layer="nope")
+    with pytest.raises(ValueError, match="layer='stem' chooses Grad-CAM's block"):
+        attribute(image_pipeline, images[0][:1], "integrated_gradients", layer="stem")
 
 
 @pytest.mark.parametrize("height, width", [(300, 400), (400, 300), (250, 251)])
@@ -253,6 +258,10 @@ def test_renderings(image_pipeline, images, text_classifier):
 
 def test_what_cannot_be_explained_says_why(images):
     X, y = images
+    with pytest.raises(NotFittedError):
+        attribute(ImageClassifier("tiny_cnn", weights=None), X[:1])
+    with pytest.raises(NotFittedError):
+        attribute(make_pipeline(ImageEmbedder("tiny_cnn", weights=None), LogisticRegression()), X[:1])
     frame = pd.DataFrame({"kind": y, "size": np.arange(12.5, 24.5)})
     several = ImageMultiTask("tiny_cnn", weights=None, max_epochs=1).fit(X, frame)
     with pytest.raises(ValueError, match="predicts several tasks"):

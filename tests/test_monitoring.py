@@ -179,4 +179,11 @@ def test_the_classifier_statistic_is_the_out_of_fold_auc():
 
 def test_too_few_permutations_warn():
     with pytest.warns(UserWarning, match="no test can alarm"):
-        DriftDetector("mmd", n_permutations=10).fit(gaussian(20, 0))
+        DriftDetector("mmd", n_permutations=19).fit(gaussian(20, 0))  # smallest p-value 0.05 = alpha
+
+
+def test_a_failed_fit_leaves_no_reference():
+    detector = DriftDetector("mmd").fit(gaussian(20, 0))
+    with pytest.raises(ValueError, match="has 1 rows"):
+        detector.fit(gaussian(1, 0))
+    assert not hasattr(detector, "reference_")

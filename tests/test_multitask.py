@@ -207,3 +207,22 @@ def test_task_kinds_read_from_the_columns(column, kind):
     from sktransfer.finetune._multitask import _inferred_kind
 
     assert _inferred_kind(column) == kind
+
+
+def test_an_object_array_keeps_its_numbers_numeric():
+    y = np.array([["pos", 4.5], ["neg", 1.0], [None, 3.5], ["pos", np.nan]] * 3, dtype=object)
+    model = TextMultiTask("tiny_text", weights=None, max_epochs=1).fit(TEXTS, y)
+    assert [t.kind for t in model.tasks_.values()] == ["classification", "regression"]
+
+
+def test_domains_and_unscorable_tasks_are_refused():
+    y = text_targets()
+    with pytest.raises(ValueError, match="sample_domain is for domain adaptation"):
+        TextMultiTask("tiny_text", weights=None, max_epochs=1).fit(
+            TEXTS, y, sample_domain=[1] * 10 + [-1] * 2
+        )
+    model = TextMultiTask("tiny_text", weights=None, max_epochs=1).fit(TEXTS, y)
+    with pytest.raises(ValueError, match="task 'length' has no label in y to score against"):
+        model.score_tasks(TEXTS, y.assign(length=np.nan))
+    with pytest.raises(ValueError, match=r"task_weights\['topic'\]=nan must be a finite number"):
+        TextMultiTask("tiny_text", weights=None, task_weights={"topic": float("nan")}).fit(TEXTS, y)

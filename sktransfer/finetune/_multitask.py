@@ -145,7 +145,7 @@ class MultiTaskTargets(MultiOutputMixin):
                     f"{array.shape}. For one task use ImageClassifier / TextClassifier or a regressor."
                 )
             names = self._array_task_names(array.shape[1], owner)
-            frame = pd.DataFrame(array, columns=names)
+            frame = pd.DataFrame(array, columns=names).infer_objects()  # numbers mixed with labels
         if frame.shape[1] < 1:
             raise ValueError(f"{owner}: y has no column: give one per task.")
         return frame
@@ -230,8 +230,8 @@ class MultiTaskTargets(MultiOutputMixin):
                 )
             weights = {name: self.task_weights.get(name, 1.0) for name in columns}
         for name, weight in weights.items():
-            if not isinstance(weight, Real) or weight < 0:
-                raise ValueError(f"{owner}: task_weights[{name!r}]={weight!r} must be a number >= 0.")
+            if not isinstance(weight, Real) or not np.isfinite(weight) or weight < 0:
+                raise ValueError(f"{owner}: task_weights[{name!r}]={weight!r} must be a finite number >= 0.")
         return weights
 
     @staticmethod
@@ -331,6 +331,8 @@ class MultiTaskTargets(MultiOutputMixin):
         scores = {}
         for name, task in self.tasks_.items():
             present = ~frame[name].isna().to_numpy()
+            if not present.any():
+                raise ValueError(f"{type(self).__name__}: task {name!r} has no label in y to score against.")
             truth, guess = frame[name].to_numpy()[present], predicted[name].to_numpy()[present]
             if task.kind == "classification":
                 scores[name] = accuracy_score(truth.astype(task.classes.dtype), guess)
@@ -344,7 +346,7 @@ class MultiTaskTargets(MultiOutputMixin):
             raise ValueError(
                 f"{type(self).__name__}: score takes no sample_weight; use score_tasks per task."
             )
-        return float(self.score_tasks(X, y).mean())
+        return float(self.score_tasks(X, y).mean(skipna=False))  # an undefined task score shows
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

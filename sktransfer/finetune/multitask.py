@@ -13,6 +13,14 @@ class _MultiTask(MultiTaskTargets, BaseTransferEstimator):
     adaptation = "none"
     adaptation_weight = 1.0
 
+    def _fit(self, X, y, *, sample_domain=None, **kwargs):
+        if sample_domain is not None:
+            raise ValueError(
+                f"{type(self).__name__}: sample_domain is for domain adaptation, which is not available "
+                "with several tasks; drop the target rows yourself, or leave their labels missing."
+            )
+        return super()._fit(X, y, **kwargs)
+
 
 class ImageMultiTask(ImageInputs, _MultiTask):
     __doc__ = estimator_doc(

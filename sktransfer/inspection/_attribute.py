@@ -92,13 +92,15 @@ def attribute(
         raise ValueError(f"attribute: batch_size={batch_size!r} must be a positive integer.")
     check_option("attribute", "output", output, ("logit", "probability"))
     view = model_view(model).explaining(output)
+    if layer is not None and method != "gradcam":
+        raise ValueError(
+            f"attribute: layer={layer!r} chooses Grad-CAM's block; method={method!r} takes none."
+        )
     if view.modality == "image":
         check_option("attribute", "method", method, IMAGE_METHODS)
         return _attribute_images(view, X, method, target, layer, n_steps, batch_size)
     if view.modality == "text":
         check_option("attribute", "method", method, TEXT_METHODS)
-        if layer is not None:
-            raise ValueError("attribute: layer applies to Grad-CAM on images; leave it None for texts.")
         return _attribute_texts(view, X, method, target, n_steps, batch_size)
     raise ValueError(f"attribute: inputs of modality {view.modality!r} cannot be attributed yet.")
 

@@ -63,8 +63,9 @@ class ModelView:
         """This view, explaining ``output`` ("logit" or "probability")."""
         if output == "probability" and self.activation is None:
             raise ValueError(
-                "attribute: output='probability' needs a model with probabilities (a classifier with "
-                "predict_proba); this one gives scores only: use output='logit'."
+                "attribute: output='probability' needs probabilities that are the softmax (or the "
+                "logistic function) of the model's scores, as a fine-tuned classifier's or a "
+                "LogisticRegression's are; this model's are not: use output='logit'."
             )
         return replace(self, output=output)
 
@@ -75,9 +76,10 @@ class ModelView:
         indices = []
         for i, target in enumerate(targets):
             if target not in labels:
+                what = "an output index of the regressor" if self.regressor else "a class of the model"
                 raise ValueError(
-                    f"attribute: target {target!r} (input {i}) is not a class of the model; its classes "
-                    f"are {labels}."
+                    f"attribute: target {target!r} (input {i}) is not {what}; choose from "
+                    f"{np.asarray(self.classes).tolist()}."
                 )
             indices.append(labels.index(target))
         return indices
@@ -92,7 +94,7 @@ def model_view(model):
             f"attribute: {type(model).__name__} predicts several tasks; explaining one of them is not "
             "supported yet. Fit a single-task estimator for the task to explain."
         )
-    if hasattr(model, "net_") or hasattr(model, "_raw_outputs"):
+    if hasattr(model, "save_weights"):  # a fine-tuning estimator (fitted or not: checked there)
         return _estimator_view(model)
     raise TypeError(
         f"attribute: cannot explain a {type(model).__name__}. Pass a fitted sktransfer estimator "
@@ -127,7 +129,7 @@ def _estimator_view(estimator):
         pooling=network.pooling,
         logits=logits,
         activation=activation,
-        classes=estimator.classes_ if classifier else np.arange(estimator._n_outputs()),
+        classes=estimator.classes_ if classifier else np.arange(estimator.n_targets_),
         regressor=not classifier,
         device=device,
         data_config=getattr(adapter, "data_config", None),
@@ -138,6 +140,8 @@ def _estimator_view(estimator):
 
 def _pipeline_view(pipeline):
     embedder = pipeline.steps[0][1]
+    if hasattr(embedder, "_modality"):  # an sktransfer embedder: say so if it is not fitted
+        check_is_fitted(embedder, "backbone_")
     if not hasattr(embedder, "backbone_"):
         raise TypeError(
             "attribute: the pipeline's first step must be a fitted ImageEmbedder or TextEmbedder, got "
@@ -222,10 +226,7 @@ def _is_logistic(step):
     """Whether ``predict_proba`` is the logistic function of the decision values."""
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
-    return (
-        isinstance(step, (LogisticRegression, LogisticRegressionCV))
-        or getattr(step, "loss", None) == "log_loss"
-    )
+    return isinstance(step, (LogisticRegression, LogisticRegressionCV))
 
 
 def _binary_logistic(two_columns):  # [-z, z] -> [1 - sigmoid(z), sigmoid(z)]

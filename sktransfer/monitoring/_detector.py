@@ -135,20 +135,23 @@ class DriftDetector(BaseEstimator):
     def fit(self, X, y=None):
         """Store the reference: ``X`` embedded (by a clone of ``embedder``, fitted on it)."""
         self._validate_params()
-        if self.method != "ks" and self.n_permutations < 1 / self.alpha - 1:
+        if self.method != "ks" and 1 / (self.n_permutations + 1) >= self.alpha:
             warnings.warn(
                 f"{type(self).__name__}: with n_permutations={self.n_permutations} the smallest p-value is "
                 f"{1 / (self.n_permutations + 1):.3g}, not below alpha={self.alpha}: no test can alarm. "
-                f"Use n_permutations >= {int(np.ceil(1 / self.alpha))}.",
+                f"Use n_permutations >= {int(np.floor(1 / self.alpha))}.",
                 UserWarning,
                 stacklevel=2,
             )
         if hasattr(self, "n_features_in_"):  # a refit starts afresh
             del self.n_features_in_
+        if hasattr(self, "reference_"):
+            del self.reference_
         self.embedder_ = None if self.embedder is None else clone(self.embedder).fit(X)
-        self.reference_ = self._features(X, "X")
-        self.n_features_in_ = self.reference_.shape[1]
-        self._check_size(len(self.reference_), "the reference (fit's X)")
+        reference = self._features(X, "X")
+        self._check_size(len(reference), "the reference (fit's X)")
+        self.reference_ = reference
+        self.n_features_in_ = reference.shape[1]
         return self
 
     def test(self, X):
