@@ -746,6 +746,12 @@ def test_a_fitted_model_keeps_no_training_state():
     model = TextClassifier("tiny_text", weights=None, max_epochs=1).fit(texts, y)
     assert all(p.grad is None for p in model.net_.module_.parameters())
     assert len(model.net_.optimizer_.state) == 0
+    # the network is pickled once (skorch's device stream holds everything that shares it)
+    network = len(pickle.dumps(model.net_.module_))
+    assert len(pickle.dumps(model)) < 1.5 * network
+    again = pickle.loads(pickle.dumps(model))
+    assert again.net_.module is again.net_.module_
+    np.testing.assert_allclose(again.predict_proba(texts), model.predict_proba(texts))
     before = model.predict_proba(texts)
     model.set_params(warm_start=True).fit(texts, y)  # a warm start still trains on
     assert model.n_epochs_ == 2 and not np.allclose(model.predict_proba(texts), before)

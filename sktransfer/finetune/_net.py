@@ -27,6 +27,20 @@ class TransferNet(NeuralNet):
         self.total_steps = total_steps  # the fit's optimisation steps: a term's weight may follow them
         self.steps_done_ = 0
 
+    # skorch pickles its device-dependent attributes (module_, optimizer_...) in a stream of
+    # their own; the module, the callbacks and the collate function also hold the network
+    # (the backbone's tokenizer, the schedule's optimiser), so they join that stream: a
+    # pickled estimator then holds its weights once instead of twice.
+    _SHARES_THE_NETWORK = ("module", "callbacks", "iterator_")
+
+    def __getstate__(self):
+        shared = [p for p in self._SHARES_THE_NETWORK if p not in self.cuda_dependent_attributes_]
+        self.cuda_dependent_attributes_ = [*self.cuda_dependent_attributes_, *shared]
+        try:
+            return super().__getstate__()
+        finally:
+            self.cuda_dependent_attributes_ = [p for p in self.cuda_dependent_attributes_ if p not in shared]
+
     def initialize_optimizer(self, *args, **kwargs):
         _, optimizer_kwargs = self.get_params_for_optimizer("optimizer", [])
         optimizer_kwargs.pop("lr", None)
