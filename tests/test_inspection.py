@@ -308,3 +308,10 @@ def test_the_shap_recipe_for_image_pipelines(image_pipeline, images):
     proba = image_pipeline.predict_proba(X)
     totals = values.values.reshape(2, -1, 2).sum(axis=1) + values.base_values
     np.testing.assert_allclose(totals, proba, atol=1e-6)
+
+
+def test_a_progress_bar_on_request(image_pipeline, images, capsys):
+    attribute(image_pipeline, images[0][:3], "gradcam", batch_size=2, verbose=1)
+    assert "attributing" in capsys.readouterr().err
+    attribute(image_pipeline, images[0][:3], "gradcam", batch_size=2)
+    assert "attributing" not in capsys.readouterr().err

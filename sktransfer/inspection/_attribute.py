@@ -5,6 +5,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .._validation import check_option
 from ..data import ImageDataset, eval_transform, image_inputs, read_image, scale_pixels, text_inputs
@@ -38,6 +39,7 @@ def attribute(
     layer=None,
     n_steps=32,
     batch_size=8,
+    verbose=0,
 ):
     """Attribute a fitted model's outputs to its inputs' pixels or tokens.
 
@@ -71,6 +73,9 @@ def attribute(
         Integrated-gradients steps along the path from the baseline.
     batch_size : int, default=8
         Inputs (or integration steps) per forward pass.
+    verbose : int, default=0
+        1 shows a progress bar over the inputs (integrated gradients on a CPU take
+        seconds per image).
 
     Returns
     -------
@@ -98,15 +103,15 @@ def attribute(
         )
     if view.modality == "image":
         check_option("attribute", "method", method, IMAGE_METHODS)
-        return _attribute_images(view, X, method, target, layer, n_steps, batch_size)
+        return _attribute_images(view, X, method, target, layer, n_steps, batch_size, verbose)
     if view.modality == "text":
         check_option("attribute", "method", method, TEXT_METHODS)
-        return _attribute_texts(view, X, method, target, n_steps, batch_size)
+        return _attribute_texts(view, X, method, target, n_steps, batch_size, verbose)
     raise ValueError(f"attribute: inputs of modality {view.modality!r} cannot be attributed yet.")
 
 
 # ------------------------------------------------------------------ images
-def _attribute_images(view, X, method, target, layer, n_steps, batch_size):
+def _attribute_images(view, X, method, target, layer, n_steps, batch_size, verbose):
     from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
 
     items = image_inputs(X, "attribute")
@@ -116,7 +121,7 @@ def _attribute_images(view, X, method, target, layer, n_steps, batch_size):
     if method == "gradcam":
         explainer = LayerGradCam(view.image_scores, _gradcam_layer(view, layer))
     with torch.enable_grad():
-        for start in range(0, len(items), batch_size):
+        for start in _progress(range(0, len(items), batch_size), len(items), batch_size, verbose):
             chunk = range(start, min(start + batch_size, len(items)))
             sizes = [_image_size(items[i], i) for i in chunk]
             batch = torch.stack([dataset[i] for i in chunk]).to(view.device)  # as the model sees them
@@ -138,6 +143,14 @@ def _attribute_images(view, X, method, target, layer, n_steps, batch_size):
             for (height, width), crop_map in zip(sizes, result.detach().cpu().numpy()):
                 maps.append(to_original(crop_map, height, width, view.data_config))
     return maps
+
+
+def _progress(starts, total, batch_size, verbose):
+    """The batch starts, with a progress bar over the inputs at ``verbose``."""
+    with tqdm(total=total, desc="attributing", unit="input", disable=not verbose) as bar:
+        for start in starts:
+            yield start
+            bar.update(min(batch_size, total - start))
 
 
 def _image_size(item, index):
@@ -193,7 +206,7 @@ def _targets(view, target, n_inputs, start, count, predicted):
 
 
 # ------------------------------------------------------------------- texts
-def _attribute_texts(view, X, method, target, n_steps, batch_size):
+def _attribute_texts(view, X, method, target, n_steps, batch_size, verbose):
     from captum.attr import FeatureAblation, LayerIntegratedGradients
 
     texts = text_inputs(X, "attribute")
@@ -203,7 +216,7 @@ def _attribute_texts(view, X, method, target, n_steps, batch_size):
     }
     pad_id = getattr(view.tokenizer, "pad_token_id", None) or 0
     results = []
-    for start in range(0, len(texts), batch_size):
+    for start in _progress(range(0, len(texts), batch_size), len(texts), batch_size, verbose):
         chunk = list(texts[start : start + batch_size])
         tokens = {k: v.to(view.device) for k, v in view.tokenize(chunk).items()}
         ids, mask = tokens["input_ids"], tokens["attention_mask"]
