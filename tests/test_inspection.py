@@ -315,3 +315,11 @@ def test_a_progress_bar_on_request(image_pipeline, images, capsys):
     assert "attributing" in capsys.readouterr().err
     attribute(image_pipeline, images[0][:3], "gradcam", batch_size=2)
     assert "attributing" not in capsys.readouterr().err
+
+
+def test_files_are_decoded_once_and_mapped_to_their_size(image_pipeline, image_files):
+    paths, arrays = image_files
+    maps = attribute(image_pipeline, paths[:2], "gradcam")
+    assert [m.shape for m in maps] == [a.shape[:2] for a in arrays[:2]]
+    from_arrays = attribute(image_pipeline, list(arrays[:2]), "gradcam")
+    np.testing.assert_allclose(maps[0], from_arrays[0], atol=1e-3)  # PNG is lossless

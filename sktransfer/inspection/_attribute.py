@@ -5,10 +5,11 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm.auto import tqdm
 
 from .._validation import check_option
-from ..data import ImageDataset, eval_transform, image_inputs, read_image, scale_pixels, text_inputs
+from ..data import ImageDataset, eval_transform, image_inputs, scale_pixels, text_inputs
 from ..exceptions import MissingDependencyError
 from ._geometry import to_original
 from ._render import TokenAttributionDisplay
@@ -115,16 +116,15 @@ def _attribute_images(view, X, method, target, layer, n_steps, batch_size, verbo
     from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
 
     items = image_inputs(X, "attribute")
-    dataset = ImageDataset(items, eval_transform(view.data_config))
+    dataset = ImageDataset(items, _sized(eval_transform(view.data_config)))
     maps = []
     explainer = IntegratedGradients(view.image_scores) if method == "integrated_gradients" else None
     if method == "gradcam":
         explainer = LayerGradCam(view.image_scores, _gradcam_layer(view, layer))
     with torch.enable_grad():
         for start in _progress(range(0, len(items), batch_size), len(items), batch_size, verbose):
-            chunk = range(start, min(start + batch_size, len(items)))
-            sizes = [_image_size(items[i], i) for i in chunk]
-            batch = torch.stack([dataset[i] for i in chunk]).to(view.device)  # as the model sees them
+            sizes, crops = zip(*(dataset[i] for i in range(start, min(start + batch_size, len(items)))))
+            batch = torch.stack(crops).to(view.device)  # as the model sees them
             x = scale_pixels(batch, view.data_config)
             with torch.no_grad():
                 predicted = view.image_scores(x).argmax(dim=1).cpu().numpy()
@@ -153,12 +153,16 @@ def _progress(starts, total, batch_size, verbose):
             bar.update(min(batch_size, total - start))
 
 
-def _image_size(item, index):
-    """``(height, width)`` of an input as decoded (upright), without decoding arrays."""
-    if isinstance(item, np.ndarray):
-        return item.shape[:2]
-    picture = read_image(item, index)
-    return picture.height, picture.width
+def _sized(transform):
+    """``transform``, also returning the decoded image's ``(height, width)``: each input is
+    decoded once, by the dataset, as the model's own path decodes it."""
+
+    def sized(image):
+        size = (image.height, image.width) if isinstance(image, Image.Image) else tuple(image.shape[-2:])
+        return size, transform(image)
+
+    sized.accepts_tensors = getattr(transform, "accepts_tensors", False)
+    return sized
 
 
 def _gradcam_layer(view, layer):
