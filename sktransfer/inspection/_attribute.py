@@ -169,7 +169,7 @@ def _gradcam_layer(view, layer):
     backbone = view.backbone
     names = backbone.block_names()
     if layer is None:
-        spatial = [name for name in names if _is_spatial(backbone, name, view)]
+        spatial = _spatial_blocks(backbone, view)
         if not spatial:
             raise ValueError(
                 f"attribute: Grad-CAM needs feature maps (N, C, H, W); no block of backbone "
@@ -184,17 +184,23 @@ def _gradcam_layer(view, layer):
     return backbone.block_output_module(backbone.blocks[names.index(layer)])
 
 
-def _is_spatial(backbone, name, view):
-    module = backbone.block_output_module(backbone.blocks[backbone.block_names().index(name)])
-    shapes = []
-    handle = module.register_forward_hook(lambda m, a, out: shapes.append(getattr(out, "ndim", 0)))
+def _spatial_blocks(backbone, view):
+    """The blocks whose output is a feature map (N, C, H, W), seen in one forward pass."""
+    ranks = {}
+    handles = [
+        backbone.block_output_module(block).register_forward_hook(
+            lambda m, a, out, name=block.name: ranks.__setitem__(name, getattr(out, "ndim", 0))
+        )
+        for block in backbone.blocks
+    ]
     try:
         size = view.data_config.input_size
         with torch.no_grad():
             backbone(torch.zeros((1, 3, size, size), device=view.device))
     finally:
-        handle.remove()
-    return bool(shapes) and shapes[-1] == 4
+        for handle in handles:
+            handle.remove()
+    return [name for name in backbone.block_names() if ranks.get(name) == 4]
 
 
 def _targets(view, target, n_inputs, start, count, predicted):
