@@ -26,6 +26,7 @@ earlier one of the same section, data and method).
 """
 
 import argparse
+import copy
 import pickle
 import tempfile
 import time
@@ -308,7 +309,7 @@ def section_update(seeds, epochs, lr=None):
         drift = detector.test(list(texts[labelled]))
         before = model.score(list(texts[held_out]), labels[held_out])
         start = time.perf_counter()
-        updated = clone_fitted(model).set_params(warm_start=True, max_epochs=epochs, random_state=seed)
+        updated = copy.deepcopy(model).set_params(warm_start=True, max_epochs=epochs, random_state=seed)
         if lr is not None:
             updated.set_params(lr=tuple(lr))
         updated.fit(list(texts[labelled]), labels[labelled])
@@ -389,12 +390,6 @@ def section_multitask(seeds):
             )
             print(rows[-1], flush=True)
     return rows
-
-
-def clone_fitted(model):
-    import copy
-
-    return copy.deepcopy(model)
 
 
 def write(rows):

@@ -138,7 +138,7 @@ class MultiTaskTargets(MultiOutputMixin):
         if isinstance(y, pd.DataFrame):
             frame = y.reset_index(drop=True)
         else:
-            array = np.asarray(y, dtype=object if np.asarray(y).dtype.kind not in "fiub" else None)
+            array = np.asarray(y, dtype=object)  # labels and numbers side by side; typed below
             if array.ndim != 2:
                 raise ValueError(
                     f"{owner}: y must be a DataFrame or a 2-D array with one column per task, got shape "

@@ -118,9 +118,10 @@ def _attribute_images(view, X, method, target, layer, n_steps, batch_size, verbo
     items = image_inputs(X, "attribute")
     dataset = ImageDataset(items, _sized(eval_transform(view.data_config)))
     maps = []
-    explainer = IntegratedGradients(view.image_scores) if method == "integrated_gradients" else None
     if method == "gradcam":
         explainer = LayerGradCam(view.image_scores, _gradcam_layer(view, layer))
+    else:
+        explainer = IntegratedGradients(view.image_scores)
     with torch.enable_grad():
         for start in _progress(range(0, len(items), batch_size), len(items), batch_size, verbose):
             sizes, crops = zip(*(dataset[i] for i in range(start, min(start + batch_size, len(items)))))
@@ -225,6 +226,10 @@ def _attribute_texts(view, X, method, target, n_steps, batch_size, verbose):
         getattr(view.tokenizer, "unk_token_id", None)
     }
     pad_id = getattr(view.tokenizer, "pad_token_id", None) or 0
+    if method == "integrated_gradients":
+        explainer = LayerIntegratedGradients(view.token_scores, _input_embeddings(view.backbone))
+    else:  # occlusion: switch each token off in the attention mask, one at a time
+        explainer = FeatureAblation(lambda m, i: view.token_scores(i, m))
     results = []
     for start in _progress(range(0, len(texts), batch_size), len(texts), batch_size, verbose):
         chunk = list(texts[start : start + batch_size])
@@ -235,7 +240,6 @@ def _attribute_texts(view, X, method, target, n_steps, batch_size, verbose):
         goal = _targets(view, target, len(texts), start, len(chunk), predicted)
         keep = mask.bool() & ~_is_special(ids, special)
         if method == "integrated_gradients":
-            explainer = LayerIntegratedGradients(view.token_scores, _input_embeddings(view.backbone))
             baseline = torch.where(keep, torch.full_like(ids, pad_id), ids)
             with torch.enable_grad():
                 scores = explainer.attribute(
@@ -246,8 +250,7 @@ def _attribute_texts(view, X, method, target, n_steps, batch_size, verbose):
                     n_steps=n_steps,
                     internal_batch_size=batch_size,
                 ).sum(dim=-1)
-        else:  # occlusion: switch each token off in the attention mask, one at a time
-            explainer = FeatureAblation(lambda m, i: view.token_scores(i, m))
+        else:
             with torch.no_grad():
                 scores = explainer.attribute(mask, baselines=0, target=goal, additional_forward_args=(ids,))
         scores = scores.detach().float().cpu().numpy()
