@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything that needs CUDA, in one call, on a GPU machine that has torch, torchvision, timm,
-# sentence-transformers, scikit-learn and pandas but maybe not skorch or the bundled weights:
+# sentence-transformers, scikit-learn and pandas but maybe not skorch, accelerate or the bundled weights:
 # put their wheels in .whl/ beside this checkout. Results go to $OUT (default: ./gpu-results).
 #   bash benchmarks/gpu_check.sh           # the whole check, a few minutes
 #   bash benchmarks/gpu_check.sh --quick   # tiny sizes (also runs on a CPU, to test this script)

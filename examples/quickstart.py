@@ -1,4 +1,5 @@
-"""Quickstart: what a pretrained backbone buys you when labels are scarce.
+"""Quickstart: what a pretrained backbone buys you when labels are scarce
+======================================================================
 
 Two small image data sets that ship inside scikit-image (nothing is downloaded):
 
@@ -118,7 +119,9 @@ def plot(results, n_classes, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="What a pretrained backbone buys you when labels are scarce."
+    )
     parser.add_argument("--out", default="quickstart.png", help="where to save the plot")
     parser.add_argument("--quick", action="store_true", help="3 random draws instead of 10")
     args = parser.parse_args()

@@ -1,5 +1,6 @@
 """sktransfer: pretrained networks as scikit-learn transformers and estimators."""
 
+from ._persistence import skops_trusted_types
 from ._version import __version__
 from .adaptation import DomainAdaptedClassifier
 from .backbones import list_backbones, load_backbone
@@ -32,4 +33,5 @@ __all__ = [
     "list_backbones",
     "load_backbone",
     "load_image_folder",
+    "skops_trusted_types",
 ]

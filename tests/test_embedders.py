@@ -166,14 +166,14 @@ def test_non_memory_errors_are_not_swallowed():
 def test_clone_does_not_load_weights(monkeypatch):
     embedder = ImageEmbedder("tiny_cnn").fit(random_images(2))
     calls = []
-    monkeypatch.setattr(registry, "_load", lambda *a: calls.append(a))
+    monkeypatch.setattr(registry, "remembered", lambda *a: calls.append(a))  # every load passes here
     cloned = clone(embedder)
     assert calls == [] and not hasattr(cloned, "backbone_")
     assert cloned.get_params() == embedder.get_params()
 
 
 def test_init_stores_arguments_only(monkeypatch):
-    monkeypatch.setattr(registry, "_load", lambda *a: pytest.fail("loaded in __init__"))
+    monkeypatch.setattr(registry, "remembered", lambda *a: pytest.fail("loaded in __init__"))
     embedder = ImageEmbedder("does-not-exist", pooling="bogus")
     assert embedder.backbone == "does-not-exist" and embedder.pooling == "bogus"
 

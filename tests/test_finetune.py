@@ -302,26 +302,24 @@ def test_random_state_makes_cpu_fits_reproducible_and_leaves_global_rng_alone():
     assert not np.array_equal(a, c)
 
 
-def test_frozen_backbone_features_are_computed_once_with_the_same_result():
+def test_frozen_backbone_features_are_computed_once_with_the_same_result(monkeypatch):
+    import sktransfer.finetune._base as base
+
     X, y = dark_bright(n=16)
     params = dict(freeze="backbone", augment="none", lr=1e-2, **FAST)
     calls = []
     shortcut = ImageClassifier("tiny_cnn", **params)
     slow = ImageClassifier("tiny_cnn", precompute_features=False, **params)
+
+    def counting_load(*args, _original=base.load_backbone, **kwargs):
+        backbone = _original(*args, **kwargs)  # this fit's own copy: the hook stays with it
+        backbone.register_forward_hook(lambda *a: calls.__setitem__(-1, calls[-1] + 1))
+        return backbone
+
+    monkeypatch.setattr(base, "load_backbone", counting_load)
     for clf in (shortcut, slow):
         calls.append(0)
-        original = registry._load
-
-        def counting_load(*args, _original=original):
-            backbone = _original(*args)
-            backbone.register_forward_hook(lambda *a: calls.__setitem__(-1, calls[-1] + 1))
-            return backbone
-
-        registry._load = counting_load
-        try:
-            clf.fit(X, y)
-        finally:
-            registry._load = original
+        clf.fit(X, y)
     assert shortcut.used_precomputed_features_ and not slow.used_precomputed_features_
     batches_per_epoch = 2
     assert calls[0] == 1 + batches_per_epoch  # sample forward + one pass, shared with the probe head
@@ -370,7 +368,7 @@ def test_safetensors_weights_roundtrip(fitted, tmp_path):
 
 def test_clone_never_loads_weights(fitted, monkeypatch):
     clf, _, _ = fitted
-    monkeypatch.setattr(registry, "_load", lambda *a: pytest.fail("clone loaded weights"))
+    monkeypatch.setattr(registry, "remembered", lambda *a: pytest.fail("clone loaded weights"))
     cloned = clone(clf)
     assert not hasattr(cloned, "net_") and cloned.get_params()["freeze"] == "none"
 

@@ -12,12 +12,13 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, has_fit_parameter
 
 from .._domains import REFINE_AGREEMENT, check_sample_domain, cluster_refine, encode_source_labels
+from .._persistence import Portable
 from ._self_training import DomainNormalizer, is_unit_norm, self_train
 
 ADAPTATIONS = ("auto", "none", "center", "self_training")
 
 
-class DomainAdaptedClassifier(ClassifierMixin, BaseEstimator):
+class DomainAdaptedClassifier(Portable, ClassifierMixin, BaseEstimator):
     """Classify an unlabelled target domain from a labelled source, on frozen features.
 
     ``fit(X, y, sample_domain=...)`` takes both domains at once, in skada's convention:
@@ -263,7 +264,7 @@ def routing():
     return sklearn.config_context(enable_metadata_routing=True)
 
 
-class FiniteFeatures(TransformerMixin, BaseEstimator):
+class FiniteFeatures(Portable, TransformerMixin, BaseEstimator):
     """Passes features through, and fails when an adapter made some NaN or infinite
     (skada's ``CORALAdapter()`` does on large text sets) instead of handing them on."""
 

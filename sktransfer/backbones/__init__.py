@@ -14,6 +14,7 @@ from . import _text  # noqa: F401
 from . import _bundled, _bundled_text, _tiny  # noqa: F401
 from ._base import Backbone, Block, DataConfig, ImageBackbone, reader_name
 from ._local import from_module, load_state_dict_file
+from ._memo import clear_loaded_backbones
 from ._registry import (
     BackboneSpec,
     backbone_modality,
@@ -33,6 +34,7 @@ __all__ = [
     "ImageBackbone",
     "TextBackbone",
     "backbone_modality",
+    "clear_loaded_backbones",
     "from_module",
     "list_backbones",
     "load_backbone",

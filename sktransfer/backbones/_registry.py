@@ -22,6 +22,7 @@ from ..exceptions import InvalidInputError
 from ._base import Backbone, DataConfig
 from ._errors import unknown_backbone_error
 from ._local import from_module, is_weights_file, load_weights_into
+from ._memo import memo_key, remembered
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ def load_backbone(backbone, weights="default", modality=None):
     # Random initialisation (weights=None, new heads) must neither consume nor depend on the
     # caller's global RNG: seed a forked generator so repeated fits build identical networks.
     with seeded_rng(0):
-        loaded = _load(backbone, weights, modality)
+        loaded = remembered(memo_key(backbone, weights), lambda: _load(backbone, weights, modality))
     if modality is not None and loaded.modality != modality:
         fix = {"text": "TextEmbedder or TextClassifier", "image": "ImageEmbedder or ImageClassifier"}
         raise InvalidParameterError(

@@ -13,6 +13,7 @@ from torch import nn
 
 from .._batches import run_batches
 from .._device import PRECISIONS, autocast, fast_kernels, resolve_device, resolve_precision
+from .._persistence import Portable, load_bytes_into, tensors_to_bytes
 from .._pooling import POOLINGS, pool
 from .._validation import check_option, did_you_mean
 from ..backbones import backbone_modality, load_backbone
@@ -38,7 +39,7 @@ ATTRIBUTES = """
 """
 
 
-class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseEmbedder(Portable, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class: a frozen backbone that turns inputs into a float32 feature matrix.
 
     Subclasses set ``_modality`` and may derive per-modality state from the loaded
@@ -108,7 +109,7 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+        features : ndarray of shape (n_samples, n_features_out), dtype float32
         """
         adapter, X = self._ready(X)
         out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
@@ -197,7 +198,10 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _setup(self, backbone):
         """Per-modality state derived from the loaded backbone (preprocessing...)."""
 
-    def __getstate__(self):
+    # ------------------------------------------------------- persistence
+    _networks = ("backbone_",)
+
+    def _pickle_state(self):
         state = self.__dict__.copy()
         backbone = state.get("backbone_")
         if backbone is not None and any(p.device.type != "cpu" for p in backbone.parameters()):
@@ -206,10 +210,20 @@ class BaseEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         state.pop("device_", None)
         return state
 
-    def __setstate__(self, state):
+    def _set_pickle_state(self, state):
         self.__dict__.update(state)
         if "backbone_" in state:
             self.device_ = torch.device("cpu")
+
+    def _store_network(self, name, backbone):
+        return tensors_to_bytes(backbone)
+
+    def _restore_networks(self, stored):
+        backbone = load_backbone(self.backbone, None, modality=self._modality)
+        load_bytes_into(backbone, stored["backbone_"], type(self).__name__)
+        self._setup(backbone)
+        self.backbone_ = backbone.eval().requires_grad_(False)
+        self.device_ = torch.device("cpu")
 
     @property
     def _n_features_out(self):

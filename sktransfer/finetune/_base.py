@@ -1,15 +1,17 @@
 """What the four fine-tuning estimators share: parameters, fit, predict, persistence."""
 
+import json
 import os
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
 from skorch.helper import predefined_split
+from skorch.history import History
 from torch import nn
 
 from .._batches import run_batches
@@ -22,6 +24,7 @@ from .._device import (
     seeded_rng,
 )
 from .._domains import check_sample_domain, take_rows
+from .._persistence import Portable, history_to_json, load_bytes_into, tensors_to_bytes
 from .._pooling import POOLINGS
 from .._validation import check_option
 from ..backbones import load_backbone
@@ -38,12 +41,15 @@ from ._adaptation import (
 from ._datasets import Labelled
 from ._freeze import apply_trainable, is_freeze_spec, resolve_trainable, trainable_parameter_names
 from ._model import Head, TransferModel
-from ._net import TransferNet
+from ._net import TransferNet, net_class
 from ._probe import fit_head_on_features
 from ._schedules import GradualUnfreezing, WarmupCosine
 
+# Modules only training uses (DANN's domain discriminator): neither saved nor needed to predict.
+_TRAINING_ONLY = ("aux.",)
 
-class BaseTransferEstimator(BaseEstimator):
+
+class BaseTransferEstimator(Portable, BaseEstimator):
     """Fine-tune a pretrained backbone plus a new head on skorch.
 
     Subclasses (one per modality and task) provide what differs per modality beyond the
@@ -76,6 +82,7 @@ class BaseTransferEstimator(BaseEstimator):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "callbacks": [None, list, tuple],
+        "accelerator": [None, HasMethods(["prepare", "backward"])],
         "adaptation": [str, list, tuple],
         "adaptation_weight": [Interval(Real, 0, None, closed="left")],
     }
@@ -176,7 +183,7 @@ class BaseTransferEstimator(BaseEstimator):
         if "pseudo_label" in adaptations and getattr(self, "multilabel_", False):
             raise ValueError(f"{owner}: adaptation='pseudo_label' needs one class per row, not multilabel y.")
         seed = self._seed()
-        self.device_ = resolve_device(self.device)
+        self.device_ = self._resolve_device()
         with seeded_rng(seed):
             backbone = self.net_.module_.backbone if continuing else self._load_backbone()
             # Every spec is resolved against the backbone's names before any batch runs.
@@ -187,7 +194,9 @@ class BaseTransferEstimator(BaseEstimator):
             }
             model = self.net_.module_ if continuing else self._build_model(backbone)
             self._place(model)
-            model.autocast_dtype = resolve_precision(self.device_, self.precision)
+            # With an accelerator, its mixed precision rules training (in the net's train step).
+            training_precision = "fp32" if self.accelerator is not None else self.precision
+            model.autocast_dtype = resolve_precision(self.device_, training_precision)
             apply_trainable(model, initial)
             if "adabn" in adaptations:
                 self._require_batchnorm(model)
@@ -284,7 +293,8 @@ class BaseTransferEstimator(BaseEstimator):
         del options["batch_size"]  # skorch passes its own
         if collate is not None:
             options["collate_fn"] = collate
-        net = TransferNet(
+        accelerated = {} if self.accelerator is None else {"accelerator": self.accelerator}
+        net = net_class(self.accelerator is not None)(
             module=module,
             criterion=self._criterion(train_ds.labelled_targets()),
             optimizer=torch.optim.AdamW,
@@ -300,8 +310,9 @@ class BaseTransferEstimator(BaseEstimator):
             iterator_train__generator=torch.Generator().manual_seed(seed),
             iterator_train__drop_last=False,
             callbacks=callbacks,
-            device=str(self.device_),
+            device=None if accelerated else str(self.device_),  # Accelerate places the network itself
             verbose=int(self.verbose > 0),
+            **accelerated,
             **{f"iterator_train__{k}": v for k, v in options.items()},
             **{f"iterator_valid__{k}": v for k, v in options.items()},
         )
@@ -509,7 +520,7 @@ class BaseTransferEstimator(BaseEstimator):
         check_is_fitted(self, "net_")
         X = adapter_class(self._modality).check(X, type(self).__name__)
         model = self.net_.module_
-        self.device_ = resolve_device(self.device)
+        self.device_ = self._resolve_device()
         self._place(model)
         model.autocast_dtype = resolve_precision(self.device_, self.precision)  # not the fit machine's
         if features:
@@ -528,6 +539,10 @@ class BaseTransferEstimator(BaseEstimator):
         features : ndarray of shape (n_samples, n_features), float32
         """
         return self._raw_outputs(X, features=True)
+
+    def _resolve_device(self):
+        """The accelerator's device (each process's own under ``accelerate launch``), else ``device``."""
+        return resolve_device(self.device) if self.accelerator is None else self.accelerator.device
 
     def _place(self, model):
         """Move ``model`` to ``device_`` (image networks in their fastest memory format there)."""
@@ -575,24 +590,49 @@ class BaseTransferEstimator(BaseEstimator):
         return int(self.random_state.randint(2**31 - 1))
 
     # -------------------------------------------------------- persistence
-    def __getstate__(self):
+    _networks = ("net_",)
+
+    def _pickle_state(self):
         state = self.__dict__.copy()
         state.pop("device_", None)
         return state
+
+    def _store_network(self, name, net):
+        # Training-only modules (DANN's domain discriminator) are left out, as in save_weights.
+        return {
+            "weights": tensors_to_bytes(net.module_, skip=_TRAINING_ONLY),
+            "history": history_to_json(net.history),
+        }
+
+    def _restore_networks(self, stored):
+        """The fitted net from a skops file: the network built from ``backbone`` and loaded with
+        the stored weights, and the training history. The optimiser, criterion and callbacks
+        are not stored: every fit (warm starts too) makes its own."""
+        backbone = load_backbone(self.backbone, None, modality=self._modality)
+        self._setup(backbone)
+        model = self._build_model(backbone)
+        load_bytes_into(model, stored["net_"]["weights"], type(self).__name__, skip=_TRAINING_ONLY)
+        net = TransferNet(
+            module=model.eval(),
+            criterion=nn.Identity,  # a placeholder: each fit builds the net it trains
+            optimizer=torch.optim.AdamW,
+            lr=self.lr,
+            lr_decay=self.lr_decay,
+            max_epochs=0,
+            batch_size=int(self.batch_size),
+            train_split=None,
+            device="cpu",
+        ).initialize()
+        net.history_ = History(json.loads(stored["net_"]["history"]))
+        self.net_ = net
 
     def save_weights(self, path):
         """Save the fine-tuned network's weights (backbone and head) as a .safetensors file.
 
         Modules that only training needs (DANN's domain discriminator) are left out."""
-        from safetensors.torch import save_file
-
         check_is_fitted(self, "net_")
-        state = {
-            k: v.detach().cpu().contiguous()
-            for k, v in self.net_.module_.state_dict().items()
-            if not k.startswith("aux.")
-        }
-        save_file(_unshare(state), str(path))
+        with open(path, "wb") as file:
+            file.write(tensors_to_bytes(self.net_.module_, skip=_TRAINING_ONLY))
 
     def load_weights(self, path):
         """Load weights saved by :meth:`save_weights` into this fitted estimator."""
@@ -601,7 +641,7 @@ class BaseTransferEstimator(BaseEstimator):
         check_is_fitted(self, "net_")
         state = load_state_dict_file(path)
         missing, unexpected = self.net_.module_.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("aux.")]  # training-only modules
+        missing = [k for k in missing if not k.startswith(_TRAINING_ONLY)]
         if missing or unexpected:
             raise RuntimeError(
                 f"{type(self).__name__}.load_weights: {str(path)!r} does not fit this network "
@@ -634,14 +674,3 @@ def _check_weights(sample_weight, n_samples, owner):
     if weights.sum() <= 0:
         raise ValueError(f"{owner}: sample_weight sums to 0: no sample would count.")
     return torch.as_tensor(weights, dtype=torch.float32)
-
-
-def _unshare(state):
-    """safetensors refuses tensors that share memory: give each its own copy."""
-    seen = {}
-    out = {}
-    for key, tensor in state.items():
-        ptr = tensor.data_ptr()
-        out[key] = tensor.clone() if ptr in seen else tensor
-        seen[ptr] = key
-    return out

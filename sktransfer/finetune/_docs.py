@@ -61,7 +61,12 @@ TRAINING = """
         the probe head's fits and ``predict``; 2 adds a progress bar per epoch with
         the running training loss.
     callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks, e.g. ``[("checkpoint", Checkpoint())]``."""
+        Extra skorch callbacks, e.g. ``[("checkpoint", Checkpoint())]``.
+    accelerator : accelerate.Accelerator, default=None
+        Train through Hugging Face Accelerate: the same estimator trains data-parallel
+        on several GPUs when the script runs under ``accelerate launch``, in the
+        accelerator's mixed precision (``precision`` then applies to prediction only)
+        and on its device (``device`` is ignored). See the fine-tuning guide."""
 
 ADAPTATION = """
     adaptation : str or list of str, default="none"
@@ -171,7 +176,7 @@ CLASSIFIER_ATTRIBUTES = """
 REGRESSOR_ATTRIBUTES = """
     n_targets_ : int
         Number of targets (1 for a 1-D ``y``).
-    y_mean_, y_scale_ : ndarray of shape (n_targets_,)
+    y_mean_, y_scale_ : ndarray of shape (n_targets,)
         The (sample-weighted) mean and standard deviation used to standardise ``y``
         for training; ``predict`` undoes them."""
 

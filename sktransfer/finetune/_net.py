@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
+from skorch.hf import AccelerateMixin
 from skorch.utils import TeeGenerator
 
 from .._batches import batch_len
@@ -48,7 +49,7 @@ class TransferNet(NeuralNet):
         self.optimizer_ = self.optimizer(groups, **optimizer_kwargs)
         # fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none.
         fp16 = getattr(self.module_, "autocast_dtype", None) == torch.float16
-        self.grad_scaler_ = torch.amp.GradScaler(torch.device(self.device).type) if fp16 else None
+        self.grad_scaler_ = torch.amp.GradScaler(self._device_type()) if fp16 else None
         return self
 
     def infer(self, x, **fit_params):
@@ -169,7 +170,10 @@ class TransferNet(NeuralNet):
         them back costs nothing, or when a callback may read them during the epoch (a
         progress bar, or any callback the estimator did not add itself)."""
         observed = any(name not in QUIET_CALLBACKS for name, _ in self.callbacks_)
-        return observed or torch.device(self.device).type == "cpu"
+        return observed or self._device_type() == "cpu"
+
+    def _device_type(self):
+        return torch.device(self.device).type
 
 
 @dataclass(frozen=True)
@@ -216,3 +220,47 @@ def weighted_loss(criterion, y_pred, target, weight):
     if losses.ndim > 1:  # multilabel and multi-output: the mean over the outputs
         losses = losses.mean(dim=tuple(range(1, losses.ndim)))
     return (losses * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
+
+
+class AcceleratedTransferNet(AccelerateMixin, TransferNet):
+    """:class:`TransferNet` trained through an ``accelerate.Accelerator`` (skorch's mixin): the
+    network, optimiser, schedule and loaders are prepared by it, so the same code trains
+    data-parallel under ``accelerate launch``."""
+
+    def _device_type(self):
+        return self.accelerator.device.type  # skorch's device is None: Accelerate places the network
+
+    def _unwrap_accelerator(self):
+        # skorch unwraps the modules after training; the optimiser and the schedule are
+        # unwrapped too, and the accelerator lets go of everything it prepared, so the
+        # fitted net pickles and a search's later fits do not keep this one's loaders alive.
+        super()._unwrap_accelerator()
+        self.optimizer_ = getattr(self.optimizer_, "optimizer", self.optimizer_)
+        for _, callback in self.callbacks_:
+            for name in ("policy_", "lr_scheduler_"):  # skorch's LRScheduler callback
+                scheduler = getattr(callback, name, None)
+                if hasattr(scheduler, "scheduler"):  # Accelerate's wrapper
+                    scheduler = scheduler.scheduler
+                    setattr(callback, name, scheduler)
+                if isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
+                    scheduler.optimizer = self.optimizer_  # torch patched the wrapper's step
+        self.accelerator.free_memory()
+        # Trained: the network sits on the accelerator's device, as a plain net's on its own
+        # (skorch reads this when the fitted net is pickled and loaded).
+        self.device = str(self.accelerator.device)
+
+    def train_step_single(self, batch, **fit_params):
+        # TransferNet's step (loss terms, per-term history) with Accelerate's autocast and
+        # backward, which scales an fp16 loss and syncs the gradients across processes.
+        self.module_.train()
+        Xi, yi = unpack_data(batch)
+        with self.accelerator.autocast():
+            y_pred = self.infer(Xi, **fit_params)
+            loss, terms = self.loss_and_terms(y_pred, yi)
+        self.accelerator.backward(loss)
+        return {"loss": loss, "y_pred": _logits(y_pred), "terms": terms}
+
+
+def net_class(accelerated):
+    """The skorch net class a fit trains with: with or without an accelerator."""
+    return AcceleratedTransferNet if accelerated else TransferNet

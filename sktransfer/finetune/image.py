@@ -71,6 +71,7 @@ class ImageClassifier(ImageInputs, ClassifierTargets, BaseTransferEstimator):
         warm_start=False,
         verbose=0,
         callbacks=None,
+        accelerator=None,
         adaptation="none",
         adaptation_weight=1.0,
     ):
@@ -100,6 +101,7 @@ class ImageClassifier(ImageInputs, ClassifierTargets, BaseTransferEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
         self.adaptation = adaptation
         self.adaptation_weight = adaptation_weight
 
@@ -145,6 +147,7 @@ class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
         warm_start=False,
         verbose=0,
         callbacks=None,
+        accelerator=None,
         adaptation="none",
         adaptation_weight=1.0,
     ):
@@ -172,5 +175,6 @@ class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
         self.adaptation = adaptation
         self.adaptation_weight = adaptation_weight

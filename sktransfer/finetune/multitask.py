@@ -70,6 +70,7 @@ class ImageMultiTask(ImageInputs, _MultiTask):
         warm_start=False,
         verbose=0,
         callbacks=None,
+        accelerator=None,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -98,6 +99,7 @@ class ImageMultiTask(ImageInputs, _MultiTask):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
 
 
 class TextMultiTask(TextInputs, _MultiTask):
@@ -147,6 +149,7 @@ class TextMultiTask(TextInputs, _MultiTask):
         warm_start=False,
         verbose=0,
         callbacks=None,
+        accelerator=None,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -174,3 +177,4 @@ class TextMultiTask(TextInputs, _MultiTask):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator

@@ -78,6 +78,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         warm_start=False,
         verbose=0,
         callbacks=None,
+        accelerator=None,
         adaptation="none",
         adaptation_weight=1.0,
     ):
@@ -107,6 +108,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
         self.adaptation = adaptation
         self.adaptation_weight = adaptation_weight
 
@@ -194,6 +196,7 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         warm_start=False,
         verbose=0,
         callbacks=None,
+        accelerator=None,
         adaptation="none",
         adaptation_weight=1.0,
     ):
@@ -220,5 +223,6 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.callbacks = callbacks
+        self.accelerator = accelerator
         self.adaptation = adaptation
         self.adaptation_weight = adaptation_weight

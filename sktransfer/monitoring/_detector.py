@@ -13,6 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from .._persistence import Portable
 from ._two_sample import classifier_test, ks_test, mmd_test
 
 METHODS = ("mmd", "classifier", "ks")
@@ -49,7 +50,7 @@ class DriftResult:
     details: dict = field(default_factory=dict, repr=False, compare=False)
 
 
-class DriftDetector(BaseEstimator):
+class DriftDetector(Portable, BaseEstimator):
     """Test whether new inputs come from the distribution of reference inputs.
 
     ``fit`` stores the reference (the features of the training data, say); ``test``

@@ -27,6 +27,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
+from .._persistence import Portable
 from ..backbones import backbone_modality, list_backbones
 from ..embedding import ImageEmbedder, TextEmbedder
 
@@ -48,7 +49,7 @@ def _probe_has(method):
 _SPEED_ORDER = {"fast": 0, "medium": 1, "slow": 2}
 
 
-class BackboneSelector(MetaEstimatorMixin, BaseEstimator):
+class BackboneSelector(Portable, MetaEstimatorMixin, BaseEstimator):
     """Choose the pretrained backbone by cross-validating a probe on each one's features.
 
     Each candidate embeds the training inputs once (frozen, batched, cached when
@@ -338,7 +339,7 @@ def _row(label, scores=None, extract_seconds=np.nan, cv_seconds=np.nan, n_featur
     }
 
 
-class SoftVote(BaseEstimator):
+class SoftVote(Portable, BaseEstimator):
     """Fitted probes, one per backbone, over features laid side by side: the mean of their
     probabilities (classifiers) or predictions (regressors)."""
 

@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, InvalidParamet
 from sklearn.utils.validation import check_is_fitted
 
 from .._domains import balanced_top
+from .._persistence import Portable
 from ..embedding import TextEmbedder
 
 # Wordings that fit a class name or a short description of any topic; None for texts used as given.
@@ -40,7 +41,7 @@ DEFAULT_TEMPLATES = (
 )
 
 
-class ZeroShotTextClassifier(ClassifierMixin, BaseEstimator):
+class ZeroShotTextClassifier(Portable, ClassifierMixin, BaseEstimator):
     """Classify texts by their similarity to words that describe each class; no labels needed.
 
     Parameters
