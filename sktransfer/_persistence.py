@@ -7,6 +7,12 @@ arrays, each network as safetensors bytes (tensors only: loading them runs no co
 On load the network is built again from the backbone's name, with random weights, and
 the stored ones are loaded into it: the loading machine needs the backbone's
 architecture (the same sktransfer extras), not its pretrained weights.
+
+The name comes from the file, so only names that build an architecture from code
+already installed are accepted on load: registered names (the bundled backbones, the
+ones the loading program registered) and timm/torchvision architectures. A name that
+would read a local folder or a Hugging Face repository (whose files the file's author
+chooses) is refused.
 """
 
 import copyreg
@@ -15,6 +21,10 @@ import os
 
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
+
+from ._device import seeded_rng
+from .backbones._local import is_weights_file
+from .backbones._registry import registered_names, resolve_backbone
 
 _PORTABLE = "_sktransfer_portable"
 
@@ -32,15 +42,18 @@ class Portable:
     # Fitted attributes derived from the loaded backbone (preprocessing): not stored by skops,
     # derived again when the network is rebuilt.
     _rebuilt_with_networks = ("data_config_",)
+    # Parameters that describe the machine, not the model (an Accelerator): stored as None.
+    _not_portable = ()
 
     def _pickle_state(self):
-        return super().__getstate__()  # scikit-learn's, with its version
+        return super().__getstate__()  # scikit-learn's BaseEstimator.__getstate__
 
     def _set_pickle_state(self, state):
         super().__setstate__(state)
 
     def __reduce_ex__(self, protocol):
-        return copyreg.__newobj__, (type(self),), self._pickle_state()
+        # A copy: object.__getstate__ hands out the live __dict__.
+        return copyreg.__newobj__, (type(self),), dict(self._pickle_state())
 
     def __reduce__(self):
         # skops asks __reduce__ first and keeps its answer only when it calls the class
@@ -50,6 +63,7 @@ class Portable:
     def __getstate__(self):
         """The portable state (what ``skops.io.dump`` stores); pickle uses ``__reduce_ex__``."""
         state = dict(self._pickle_state())  # object.__getstate__ may hand out __dict__ itself
+        state.update({name: None for name in self._not_portable if name in state})
         tables = {name: _table_to_json(value) for name, value in state.items() if _is_pandas(value)}
         if not tables and not any(name in state for name in self._networks):
             return state  # unfitted: parameters only, nothing to convert
@@ -61,9 +75,11 @@ class Portable:
             raise TypeError(
                 f"{type(self).__name__}: skops can store a network only when backbone= names it "
                 f"(got a {type(self.backbone).__name__}): the loading side builds the architecture "
-                "from the name. Register the module with sktransfer.backbones.register_backbone and "
-                "pass its name, or use pickle/joblib, which store any module."
+                "from the name. Register the module with sktransfer.backbones.register_backbone, "
+                "pass its name, and register the same name in the program that loads the file; or "
+                "use pickle/joblib, which store any module."
             )
+        check_rebuildable(type(self).__name__, os.fspath(self.backbone), self.weights, self._modality)
         for name in self._networks:
             if name in state:
                 state[name] = self._store_network(name, state[name])
@@ -77,9 +93,39 @@ class Portable:
             self._set_pickle_state(state)
             return
         stored = {name: state.pop(name) for name in self._networks if name in state}
+        if stored:  # before anything is built from the file's backbone name
+            check_rebuildable(
+                type(self).__name__, state.get("backbone"), state.get("weights"), self._modality
+            )
         self._set_pickle_state({name: _table_from_json(value) for name, value in state.items()})
         if stored:
-            self._restore_networks(stored)
+            with seeded_rng(0):  # a new head's random init must not move the caller's RNG
+                self._restore_networks(stored)
+
+
+# Sources whose names build an architecture from installed code, offline.
+_REBUILDABLE_SOURCES = ("timm", "torchvision")
+
+
+def check_rebuildable(owner, backbone, weights, modality):
+    """Refuse what a skops file cannot rebuild faithfully and safely from ``backbone``'s name."""
+    if not isinstance(backbone, str):
+        raise ValueError(f"{owner}: the stored backbone is {type(backbone).__name__}, not a name.")
+    spec = resolve_backbone(backbone, modality)
+    if backbone not in registered_names() and spec.source not in _REBUILDABLE_SOURCES:
+        raise ValueError(
+            f"{owner}: backbone={backbone!r} is a {spec.source} model that would be read from a local "
+            "folder or the Hugging Face hub to rebuild it, files a skops file must not choose. skops "
+            "files take registered names (list_backbones()) and timm/torchvision architectures: "
+            "register the model with sktransfer.backbones.register_backbone (when saving and when "
+            "loading), or use pickle/joblib for files you trust."
+        )
+    if not (weights in ("default", None) or is_weights_file(weights)):
+        raise ValueError(
+            f"{owner}: weights={weights!r} names a weight set whose architecture or preprocessing may "
+            "differ from the default one the file would be rebuilt with; skops files take "
+            "weights='default', None or a weights file. Use pickle/joblib for this model."
+        )
 
 
 # pandas objects (reports such as report_) hold Cython internals that skops cannot store:
@@ -93,8 +139,9 @@ def _is_pandas(value):
 
 def _table_to_json(value):
     if type(value).__name__ == "Series":  # as a one-column table (a column named 0 would not survive)
-        return {_TABLE: value.to_frame(name="values").to_json(orient="table"), "series": value.name}
-    return {_TABLE: value.to_json(orient="table")}
+        frame = value.to_frame(name="values")
+        return {_TABLE: frame.to_json(orient="table", double_precision=15), "series": value.name}
+    return {_TABLE: value.to_json(orient="table", double_precision=15)}
 
 
 def _table_from_json(value):
@@ -144,8 +191,18 @@ def load_bytes_into(module, blob, owner, skip=()):
     return module
 
 
-def history_to_json(history):
-    return json.dumps(list(history), default=float)
+def history_to_json(history, owner):
+    """A skorch history as JSON; numpy and torch scalars as Python numbers."""
+
+    def plain(value):
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        raise TypeError(
+            f"{owner}: net_.history holds a {type(value).__name__}, which skops cannot store; "
+            "record plain numbers in callbacks, or use pickle/joblib."
+        )
+
+    return json.dumps(list(history), default=plain)
 
 
 # What skops may build from an sktransfer model file: the estimators and the helper types

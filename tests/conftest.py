@@ -72,3 +72,15 @@ def out_of_memory_above(limit, sizes):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     return hook
+
+
+@pytest.fixture
+def fresh_accelerate():
+    """Accelerate keeps one state per process: each test that uses it starts and ends without one."""
+    accelerate = pytest.importorskip("accelerate")
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield accelerate
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()

@@ -68,13 +68,18 @@ def test_accelerate_on_a_gpu_trains_like_the_plain_path():
     # The same comparison as tests/test_parallel.py, on CUDA: Accelerate places the network
     # itself; bf16 mixed precision through it trains too.
     accelerate = pytest.importorskip("accelerate")
+    from accelerate.state import AcceleratorState
+
     X = np.random.default_rng(0).integers(0, 255, (32, 64, 64, 3), dtype=np.uint8)
     y = np.arange(32) % 2
     kwargs = dict(image_size=64, freeze="none", max_epochs=2, batch_size=8, random_state=0, precision="fp32")
     plain = ImageClassifier("efficientnet_lite0", device="cuda", **kwargs).fit(X, y)
+    AcceleratorState._reset_state(reset_partial_state=True)  # one accelerator setting per process
     fast = ImageClassifier("efficientnet_lite0", accelerator=accelerate.Accelerator(), **kwargs).fit(X, y)
     assert next(fast.net_.module_.parameters()).device.type == "cuda"
     np.testing.assert_allclose(fast.predict_proba(X), plain.predict_proba(X), atol=2e-3)
+    AcceleratorState._reset_state(reset_partial_state=True)
     bf16 = accelerate.Accelerator(mixed_precision="bf16")
     mixed = ImageClassifier("efficientnet_lite0", accelerator=bf16, **kwargs).fit(X, y)
     assert np.isfinite(mixed.predict_proba(X)).all()
+    AcceleratorState._reset_state(reset_partial_state=True)

@@ -78,10 +78,13 @@ def _torch_threads():
     return torch.get_num_threads()
 
 
-def test_joblib_workers_run_torch_with_one_thread_each():
-    # Two workers on two cores must not start two threads each (oversubscription).
+def test_joblib_workers_share_the_cores_instead_of_each_taking_all():
+    # joblib starts each worker with cores // n_jobs threads (OMP_NUM_THREADS), which torch
+    # follows: two workers on two cores do not start two threads each.
+    import os
+
     threads = Parallel(n_jobs=2)(delayed(_torch_threads)() for _ in range(2))
-    assert threads == [1, 1]
+    assert threads == [max(os.cpu_count() // 2, 1)] * 2
 
 
 def test_dask_backend_runs_a_search_like_one_process(tmp_path):
@@ -106,20 +109,24 @@ def test_dask_backend_runs_a_search_like_one_process(tmp_path):
     assert any(cache.rglob("*.emb"))  # the workers wrote to the shared cache
 
 
-def test_accelerate_trains_like_the_plain_path():
-    accelerate = pytest.importorskip("accelerate")
+def test_accelerate_trains_like_the_plain_path(fresh_accelerate):
+    accelerate = fresh_accelerate
     kwargs = dict(weights=None, freeze="none", max_epochs=2, batch_size=4, random_state=0)
     plain = ImageClassifier("tiny_cnn", **kwargs).fit(IMAGES, LABELS)
-    accelerated = ImageClassifier("tiny_cnn", accelerator=accelerate.Accelerator(cpu=True), **kwargs)
+    accelerator = accelerate.Accelerator(cpu=True)
+    users_own = accelerator.prepare(torch.nn.Linear(2, 2))
+    accelerated = ImageClassifier("tiny_cnn", accelerator=accelerator, **kwargs)
     accelerated.fit(IMAGES, LABELS)
     np.testing.assert_allclose(accelerated.predict_proba(IMAGES), plain.predict_proba(IMAGES), atol=1e-5)
     assert type(accelerated.net_.module_).__name__ == "TransferModel"  # unwrapped after training
+    # the accelerator lets go of what the fit prepared, and of nothing else
+    assert accelerator._models == [users_own] and accelerator._optimizers == []
     again = pickle.loads(pickle.dumps(accelerated))
     np.testing.assert_allclose(again.predict_proba(IMAGES), accelerated.predict_proba(IMAGES))
 
 
-def test_accelerate_with_loss_terms_and_text():
-    accelerate = pytest.importorskip("accelerate")
+def test_accelerate_with_loss_terms_and_text(fresh_accelerate):
+    accelerate = fresh_accelerate
     texts = ["good", "bad", "fine fun", "dull"] * 4
     kwargs = dict(weights=None, max_epochs=2, batch_size=4, random_state=0, freeze="none")
     plain = TextClassifier("tiny_text", **kwargs).fit(texts, LABELS)
@@ -150,3 +157,65 @@ def test_ray_backend_runs_a_search_like_one_process():
     finally:
         ray.shutdown()
     np.testing.assert_array_equal(remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
+
+
+def test_a_name_registered_again_is_loaded_again(counted_backbone):
+    load_backbone("counted_tiny_cnn", None)
+    replaced = []
+    register_backbone(
+        "counted_tiny_cnn",
+        lambda w: replaced.append(w) or load_tiny_cnn(w),
+        modality="image",
+        source="test",
+        is_offline=lambda: True,
+    )
+    load_backbone("counted_tiny_cnn", None)
+    load_backbone("counted_tiny_cnn", None)
+    assert len(counted_backbone) == 1 and replaced == [None]  # the new loader, once, not the old copy
+
+
+def test_a_model_folder_changed_in_place_is_read_again(tmp_path):
+    from sktransfer.backbones._memo import memo_key
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"a")
+    before = memo_key(str(folder), "default", 0)
+    (folder / "model.safetensors").write_bytes(b"bb")  # the folder's own mtime may not change
+    assert memo_key(str(folder), "default", 0) != before
+
+
+def test_two_processes_train_one_model_data_parallel(tmp_path):
+    # What `accelerate launch` does on a machine with two GPUs, with two CPU processes.
+    import json
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("accelerate")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = Path(__file__).with_name("_data_parallel.py")
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(port),
+    ]
+    result = subprocess.run(
+        [*command, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = [json.loads((tmp_path / f"run{rank}.json").read_text()) for rank in (0, 1)]
+    assert [r["processes"] for r in runs] == [2, 2]
+    # 32 rows, batches of 4, 3 epochs: 24 steps in one process, 12 in each of two.
+    assert [r["steps"] for r in runs] == [12, 12]
+    # the gradients are averaged across the processes: both end with the same network
+    np.testing.assert_array_equal(np.load(tmp_path / "proba0.npy"), np.load(tmp_path / "proba1.npy"))
+    assert (np.load(tmp_path / "proba0.npy").argmax(1) == np.arange(32) % 2).mean() == 1.0
+    assert all("early_stopping" in r["refused"] for r in runs)

@@ -247,3 +247,52 @@ def test_the_trusted_list_names_every_class_a_file_can_hold():
     for name in trusted:  # every entry names a class that exists
         module, _, cls = name.rpartition(".")
         assert isinstance(getattr(importlib.import_module(module), cls), type), name
+
+
+@pytest.mark.parametrize("backbone", ["sentence-transformers/some-repo", "/tmp"])
+def test_a_file_naming_a_hub_repo_or_a_folder_is_refused_before_anything_loads(
+    tmp_path, monkeypatch, backbone
+):
+    import sktransfer.backbones._registry as registry
+
+    model, _ = _fitted("text pipeline")
+    sio.dump(model, tmp_path / "m.skops")
+    # schema.json holds the name as a JSON string inside a JSON string: escaped twice
+    old, new = (json.dumps(json.dumps(name))[1:-1].encode() for name in ("tiny_text", backbone))
+
+    def point_elsewhere(name, data):
+        assert name != "schema.json" or old in data
+        return data.replace(old, new) if name == "schema.json" else data
+
+    tampered = _rewrite(tmp_path / "m.skops", point_elsewhere)
+    monkeypatch.setattr(registry, "remembered", lambda *a: pytest.fail("a backbone was loaded"))
+    with pytest.raises(ValueError, match="a skops file must not choose"):
+        sio.load(tampered, trusted=skops_trusted_types())
+
+
+def test_a_weight_preset_other_than_the_default_cannot_go_to_skops(tmp_path):
+    embedder = ImageEmbedder("resnet18", weights=None).fit(IMAGES[:2])
+    embedder.weights = "IMAGENET1K_V1"  # as if fitted with that preset (no download here)
+    with pytest.raises(ValueError, match="weights='IMAGENET1K_V1'"):
+        sio.dump(embedder, tmp_path / "m.skops")
+
+
+def test_loading_leaves_the_callers_random_state_alone(tmp_path):
+    model, _ = _fitted("ImageClassifier")
+    sio.dump(model, tmp_path / "m.skops")
+    state = torch.random.get_rng_state()
+    sio.load(tmp_path / "m.skops", trusted=skops_trusted_types())
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_the_accelerator_is_machine_settings_not_model(tmp_path, fresh_accelerate):
+    accelerate = fresh_accelerate
+    clf = ImageClassifier(
+        "tiny_cnn", weights=None, max_epochs=1, accelerator=accelerate.Accelerator(cpu=True)
+    )
+    clf.fit(IMAGES, LABELS)
+    sio.dump(clf, tmp_path / "m.skops")
+    assert set(sio.get_untrusted_types(file=tmp_path / "m.skops")) <= set(skops_trusted_types())
+    loaded = sio.load(tmp_path / "m.skops", trusted=skops_trusted_types())
+    assert loaded.accelerator is None and clf.accelerator is not None
+    assert np.array_equal(loaded.predict(IMAGES), clf.predict(IMAGES))

@@ -16,31 +16,40 @@ from collections import OrderedDict
 from ._local import is_weights_file
 
 # Enough for a search over a few backbones; a kept network costs its size in memory
-# once per process (MPNet: 420 MB), on top of the fitted copies.
-MAX_KEPT = 4
+# once per process (MPNet: 420 MB), on top of the fitted copies. 0 keeps none.
+MAX_KEPT = int(os.environ.get("SKTRANSFER_KEPT_BACKBONES", 4))
 
 _KEPT = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def memo_key(backbone, weights):
+def memo_key(backbone, weights, registry_version):
     """What identifies a loaded backbone, or None when it must not be kept.
 
     Only names are kept: a module passed by the user is already copied by the loader.
-    Local files (weights, or a model folder given as the name) are keyed by their size
-    and modification time too, so a file rewritten in place is read again.
+    Local files (weights, or a model folder given as the name: every file in it) are
+    keyed by their identity, size and times, so a file rewritten in place is read
+    again; ``registry_version`` changes when a name is registered again.
     """
-    if not isinstance(backbone, str):
+    if not isinstance(backbone, str) or MAX_KEPT <= 0:
         return None
-    return (_file_key(backbone), _file_key(weights) if is_weights_file(weights) else weights)
+    weights_key = _file_key(weights) if is_weights_file(weights) else weights
+    return (_file_key(backbone), weights_key, registry_version)
 
 
 def _file_key(name):
     path = os.path.abspath(os.path.expanduser(os.fspath(name)))
-    if not os.path.exists(path):
-        return os.fspath(name)
+    if os.path.isfile(path):
+        return (path, _stat(path))
+    if os.path.isdir(path):
+        files = sorted(os.path.join(d, f) for d, _, names in os.walk(path) for f in names)
+        return (path, tuple((f, _stat(f)) for f in files))
+    return os.fspath(name)
+
+
+def _stat(path):
     info = os.stat(path)
-    return (path, info.st_size, info.st_mtime_ns)
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def remembered(key, load):

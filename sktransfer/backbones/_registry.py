@@ -59,6 +59,7 @@ class _Source:
 
 _REGISTRY = {}
 _SOURCES = []
+_VERSION = [0]  # bumped when a name or source is registered again: its kept backbones go stale
 
 
 def register_backbone(
@@ -139,6 +140,8 @@ def register_backbone(
 
 def add_spec(spec):
     """Register a ready :class:`BackboneSpec` under its name."""
+    if spec.name in _REGISTRY:
+        _VERSION[0] += 1
     _REGISTRY[spec.name] = spec
 
 
@@ -149,6 +152,8 @@ def register_source(name, resolve, *, known=None):
     (``modality`` is the caller's need, or None); sources are asked in registration
     order after the exact names. ``known() -> list of str`` feeds did-you-mean hints.
     """
+    if any(s.name == name for s in _SOURCES):
+        _VERSION[0] += 1
     _SOURCES[:] = [s for s in _SOURCES if s.name != name] + [_Source(name, resolve, known or list)]
 
 
@@ -236,7 +241,7 @@ def backbone_modality(backbone):
         return None
 
 
-def load_backbone(backbone, weights="default", modality=None):
+def load_backbone(backbone, weights="default", modality=None, *, remember=True):
     """Resolve ``backbone`` (a name, path, ``nn.Module`` or :class:`Backbone`) and load it.
 
     Parameters
@@ -249,6 +254,10 @@ def load_backbone(backbone, weights="default", modality=None):
         path loads a local ``.safetensors`` file or state dict.
     modality : {"image", "text"}, default=None
         The kind of backbone the caller needs; a mismatch raises ``ValueError``.
+    remember : bool, default=True
+        Keep the first load of a name in this process and hand out copies of it
+        afterwards (see :func:`clear_loaded_backbones`); False loads afresh and keeps
+        nothing.
     """
     if weights is not None and not isinstance(weights, (str, os.PathLike)):
         raise ValueError(f"weights={weights!r} must be 'default', None, a weight name or a file path.")
@@ -257,7 +266,8 @@ def load_backbone(backbone, weights="default", modality=None):
     # Random initialisation (weights=None, new heads) must neither consume nor depend on the
     # caller's global RNG: seed a forked generator so repeated fits build identical networks.
     with seeded_rng(0):
-        loaded = remembered(memo_key(backbone, weights), lambda: _load(backbone, weights, modality))
+        key = memo_key(backbone, weights, _VERSION[0]) if remember else None
+        loaded = remembered(key, lambda: _load(backbone, weights, modality))
     if modality is not None and loaded.modality != modality:
         fix = {"text": "TextEmbedder or TextClassifier", "image": "ImageEmbedder or ImageClassifier"}
         raise InvalidParameterError(

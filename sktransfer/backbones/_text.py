@@ -105,12 +105,14 @@ def load_text_folder(folder, weights, *, name):
     folder = Path(folder)
     settings = _sentence_transformers_settings(folder)
     encoder_dir = folder / settings["encoder_path"]
-    tokenizer = transformers.AutoTokenizer.from_pretrained(encoder_dir)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(encoder_dir, trust_remote_code=False)
     if weights == "default":
         with _quiet_loading(transformers):
-            model = transformers.AutoModel.from_pretrained(encoder_dir)
+            model = transformers.AutoModel.from_pretrained(encoder_dir, trust_remote_code=False)
     else:  # random initialisation; a weights file is loaded into it by the registry
-        model = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(encoder_dir))
+        model = transformers.AutoModel.from_config(
+            transformers.AutoConfig.from_pretrained(encoder_dir, trust_remote_code=False)
+        )
     return _wrap(model, tokenizer, settings, name)
 
 

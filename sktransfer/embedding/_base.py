@@ -219,7 +219,8 @@ class BaseEmbedder(Portable, ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return tensors_to_bytes(backbone)
 
     def _restore_networks(self, stored):
-        backbone = load_backbone(self.backbone, None, modality=self._modality)
+        # Random weights, replaced at once by the stored ones: nothing worth keeping.
+        backbone = load_backbone(self.backbone, None, modality=self._modality, remember=False)
         load_bytes_into(backbone, stored["backbone_"], type(self).__name__)
         self._setup(backbone)
         self.backbone_ = backbone.eval().requires_grad_(False)

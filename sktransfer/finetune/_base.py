@@ -251,6 +251,8 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                 # Gradients and the optimiser's moments serve no later fit (each fit builds its
                 # own optimiser): dropped, they no longer triple the size of a pickled model.
                 model.zero_grad(set_to_none=True)
+                if hasattr(net, "release_accelerator"):  # also when the fit failed
+                    net.release_accelerator()
                 net.optimizer_.state.clear()
             if adabn and not shortcut:  # the trained network, normalised by the target's statistics
                 self._adapt_batchnorm(model, subset(X, np.flatnonzero(~source)))
@@ -263,7 +265,16 @@ class BaseTransferEstimator(Portable, BaseEstimator):
     def _make_net(self, module, train_ds, valid_ds, schedule, epochs, seed, shortcut, terms=(), extra=()):
         """The skorch net that trains ``module``: the model, or its head alone on features.
         ``terms``: loss terms beside the task's, ``extra``: their callbacks (domain adaptation)."""
-        steps = epochs * int(np.ceil(len(train_ds) / self.batch_size))
+        # Under `accelerate launch`, each of the processes runs its share of the batches.
+        processes = 1 if self.accelerator is None else self.accelerator.num_processes
+        if processes > 1 and (valid_ds is not None or schedule):
+            raise ValueError(
+                f"{type(self).__name__}: with {processes} processes (accelerate launch), early_stopping "
+                "and unfreeze are not supported yet: each process would judge its own share of the "
+                "validation rows, and blocks unfrozen after the network is wrapped for data-parallel "
+                "training would not be synchronised. Set early_stopping=False and unfreeze=None."
+            )
+        steps = epochs * int(np.ceil(len(train_ds) / (self.batch_size * processes)))
         callbacks = [
             (
                 "lr_schedule",
@@ -520,7 +531,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         check_is_fitted(self, "net_")
         X = adapter_class(self._modality).check(X, type(self).__name__)
         model = self.net_.module_
-        self.device_ = self._resolve_device()
+        self.device_ = resolve_device(self.device)  # this machine's, whatever trained the model
         self._place(model)
         model.autocast_dtype = resolve_precision(self.device_, self.precision)  # not the fit machine's
         if features:
@@ -541,7 +552,8 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         return self._raw_outputs(X, features=True)
 
     def _resolve_device(self):
-        """The accelerator's device (each process's own under ``accelerate launch``), else ``device``."""
+        """Where to train: the accelerator's device (each process's own under ``accelerate
+        launch``), else ``device``."""
         return resolve_device(self.device) if self.accelerator is None else self.accelerator.device
 
     def _place(self, model):
@@ -591,6 +603,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
 
     # -------------------------------------------------------- persistence
     _networks = ("net_",)
+    _not_portable = ("accelerator",)  # this machine's hardware, not part of the model
 
     def _pickle_state(self):
         state = self.__dict__.copy()
@@ -601,14 +614,15 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         # Training-only modules (DANN's domain discriminator) are left out, as in save_weights.
         return {
             "weights": tensors_to_bytes(net.module_, skip=_TRAINING_ONLY),
-            "history": history_to_json(net.history),
+            "history": history_to_json(net.history, type(self).__name__),
         }
 
     def _restore_networks(self, stored):
         """The fitted net from a skops file: the network built from ``backbone`` and loaded with
         the stored weights, and the training history. The optimiser, criterion and callbacks
         are not stored: every fit (warm starts too) makes its own."""
-        backbone = load_backbone(self.backbone, None, modality=self._modality)
+        # Random weights, replaced at once by the stored ones: nothing worth keeping.
+        backbone = load_backbone(self.backbone, None, modality=self._modality, remember=False)
         self._setup(backbone)
         model = self._build_model(backbone)
         load_bytes_into(model, stored["net_"]["weights"], type(self).__name__, skip=_TRAINING_ONLY)

@@ -222,19 +222,53 @@ def weighted_loss(criterion, y_pred, target, weight):
     return (losses * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
 
 
+# What an Accelerator keeps of what it prepared (its private lists, read defensively).
+_PREPARED = ("_models", "_optimizers", "_schedulers", "_dataloaders")
+
+
 class AcceleratedTransferNet(AccelerateMixin, TransferNet):
     """:class:`TransferNet` trained through an ``accelerate.Accelerator`` (skorch's mixin): the
-    network, optimiser, schedule and loaders are prepared by it, so the same code trains
-    data-parallel under ``accelerate launch``."""
+    network, optimiser and loaders are prepared by it, so the same code trains data-parallel
+    under ``accelerate launch``."""
 
     def _device_type(self):
         return self.accelerator.device.type  # skorch's device is None: Accelerate places the network
 
-    def _unwrap_accelerator(self):
-        # skorch unwraps the modules after training; the optimiser and the schedule are
-        # unwrapped too, and the accelerator lets go of everything it prepared, so the
-        # fitted net pickles and a search's later fits do not keep this one's loaders alive.
-        super()._unwrap_accelerator()
+    def _initialize_accelerator(self):
+        # skorch prepares the criteria too; a loss without parameters needs no preparing, and
+        # data-parallel training refuses to wrap one (DistributedDataParallel raises).
+        criteria = self._criteria
+        self._criteria = [name for name in criteria if _has_trainable_parameters(getattr(self, name + "_"))]
+        if self.accelerator.num_processes > 1 and self.accelerator.ddp_handler is None:
+            # Some trainable parameters get no gradient in a step: a backbone's own classifier
+            # (features are taken before it), a loss term's module on batches without its
+            # rows. Data-parallel training must be told to expect that, or it stops at the
+            # second step. (An accelerator made with its own DistributedDataParallelKwargs
+            # keeps them.)
+            from accelerate.utils import DistributedDataParallelKwargs
+
+            self.accelerator.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=True)
+        try:
+            return super()._initialize_accelerator()
+        finally:
+            self._criteria = criteria
+
+    def initialize(self):
+        # What the accelerator held before this net: whatever it prepares from here on is ours.
+        self._held_before_ = {name: len(getattr(self.accelerator, name, ())) for name in _PREPARED}
+        return super().initialize()
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)  # waits for every process, unwraps the modules
+        self.release_accelerator()
+
+    def release_accelerator(self):
+        """After training, or a fit that failed: the modules, optimiser and schedule
+        unwrapped, and the accelerator's references to this fit's objects (and to nothing
+        else it holds) dropped, so the fitted net pickles and the later fits of a search do
+        not keep this one's loaders alive. Safe to call twice."""
+        if getattr(self, "_wrapped_with_accelerator", False):
+            self._unwrap_accelerator()
         self.optimizer_ = getattr(self.optimizer_, "optimizer", self.optimizer_)
         for _, callback in self.callbacks_:
             for name in ("policy_", "lr_scheduler_"):  # skorch's LRScheduler callback
@@ -244,7 +278,10 @@ class AcceleratedTransferNet(AccelerateMixin, TransferNet):
                     setattr(callback, name, scheduler)
                 if isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler):
                     scheduler.optimizer = self.optimizer_  # torch patched the wrapper's step
-        self.accelerator.free_memory()
+        for name, count in getattr(self, "_held_before_", {}).items():
+            prepared = getattr(self.accelerator, name, None)
+            if isinstance(prepared, list):
+                del prepared[count:]
         # Trained: the network sits on the accelerator's device, as a plain net's on its own
         # (skorch reads this when the fitted net is pickled and loaded).
         self.device = str(self.accelerator.device)
@@ -258,7 +295,14 @@ class AcceleratedTransferNet(AccelerateMixin, TransferNet):
             y_pred = self.infer(Xi, **fit_params)
             loss, terms = self.loss_and_terms(y_pred, yi)
         self.accelerator.backward(loss)
+        if self.accelerator.scaler is not None and self.accelerator.sync_gradients:
+            # As in TransferNet: callbacks (gradient clipping) see the true gradients.
+            self.accelerator.unscale_gradients(optimizer=self.optimizer_)
         return {"loss": loss, "y_pred": _logits(y_pred), "terms": terms}
+
+
+def _has_trainable_parameters(module):
+    return isinstance(module, torch.nn.Module) and any(p.requires_grad for p in module.parameters())
 
 
 def net_class(accelerated):
