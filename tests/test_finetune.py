@@ -106,6 +106,8 @@ def test_regressor_single_and_multi_output():
         ("last:1", ["stage2"]),
         (2, ["stage1", "stage2"]),
         ("none", ["stem", "stage1", "stage2"]),
+        ("first:1", ["stem"]),  # the input side: surgical fine-tuning
+        ("first:2", ["stem", "stage1"]),
         (["stem.*", "stage1.*"], ["stage2"]),  # the backbone's own parameter names
         (["backbone.model.stem.*", "backbone.model.stage1.*"], ["stage2"]),
         (lambda name: not name.startswith("stage2."), ["stage2"]),  # True freezes
@@ -142,6 +144,7 @@ def test_trainable_parameters_are_listed():
         ),
         ({"freeze": ["stem.*", "stage3.*"]}, r"'stage3\.\*' matches no parameter.*Did you mean.*stage"),
         ({"unfreeze": {0: "backbone", 2: "last:9"}}, r"unfreeze\[2\]='last:9' asks for 9"),
+        ({"freeze": "first:4"}, r"freeze='first:4' asks for the first 4 blocks.*has 3"),
         (
             {"unfreeze": {0: "backbone", 1: ["nope.*"]}},
             r"unfreeze\[1\] pattern 'nope\.\*' matches no parameter",
@@ -180,6 +183,19 @@ def test_discriminative_learning_rates():
     groups = {g["name"]: g["initial_lr"] for g in explicit.fit(X, y).net_.optimizer_.param_groups}
     assert groups["head"] == pytest.approx(1e-2) and groups["stage2"] == pytest.approx(1e-4)
     assert groups["stage1"] == pytest.approx(1e-5)
+
+
+def test_the_top_trainable_block_gets_the_backbone_rate_whichever_end_it_is_at():
+    X, y = dark_bright(n=8)
+    clf = ImageClassifier("tiny_cnn", lr={"head": 1e-2, "backbone": 1e-4}, lr_decay=0.1, freeze="first:2")
+    groups = {
+        g["name"]: g["initial_lr"]
+        for g in clf.set_params(max_epochs=1).fit(X, y).net_.optimizer_.param_groups
+    }
+    # stage1 is the highest block that trains: it starts at the backbone rate, stem below it
+    # 10x less; stage2 (frozen) would train at the backbone rate if a schedule unfroze it.
+    assert groups["stage1"] == pytest.approx(1e-4) and groups["stem"] == pytest.approx(1e-5)
+    assert groups["stage2"] == pytest.approx(1e-4) and groups["head"] == pytest.approx(1e-2)
 
 
 def test_gradual_unfreezing_trains_newly_unfrozen_blocks():

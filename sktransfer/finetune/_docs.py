@@ -7,7 +7,8 @@ COMMON = """
     freeze : str, int, list of str or callable, default={freeze!r}
         Which part of the backbone trains: "none" (everything), "backbone" (only the
         new head), "last:K" or K (the last K blocks of the backbone's
-        ``block_names()`` plus the head), a list of patterns over the backbone's
+        ``block_names()`` plus the head), "first:K" (the first K blocks, on the
+        input side, plus the head), a list of patterns over the backbone's
         own parameter names to freeze (fnmatch, as skorch's ``Freezer``; e.g.
         ``["stem.*"]``), or a callable ``name -> bool`` (True freezes). Checked
         against the backbone before training: a pattern matching nothing is an
@@ -18,7 +19,8 @@ COMMON = """
     lr_decay : float in (0, 1], default={lr_decay!r}
         Discriminative learning rates: block k counted from the head (the head is
         k=0) learns at ``lr * lr_decay**k`` (with a pair: the block next to the head
-        at the backbone rate, each block below it ``lr_decay`` times less).
+        at the backbone rate, each block below it ``lr_decay`` times less). The
+        count starts at the highest block that trains ("first:K": block K).
     unfreeze : dict or None, default=None
         Gradual unfreezing, epoch -> freeze spec, e.g.
         ``{{0: "backbone", 2: "last:2", 4: "none"}}``; epochs in increasing order.

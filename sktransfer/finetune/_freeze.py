@@ -2,10 +2,12 @@
 
 A spec is ``"none"`` (everything trains), ``"backbone"`` (only the new head),
 ``"last:K"`` or an int ``K`` (the last K blocks of ``backbone.block_names()``
-plus the head), a list of parameter-name patterns to freeze (fnmatch, as
-skorch's ``Freezer``) or a callable ``name -> bool`` (True freezes). Names are
-the backbone's own parameter names (``stem.0.weight``; the longer
-``backbone.model.stem.0.weight`` is accepted too). The new head always trains.
+plus the head), ``"first:K"`` (the first K blocks, on the input side, plus the
+head: surgical fine-tuning for input-level shifts, Lee et al. 2023), a list of
+parameter-name patterns to freeze (fnmatch, as skorch's ``Freezer``) or a callable
+``name -> bool`` (True freezes). Names are the backbone's own parameter names
+(``stem.0.weight``; the longer ``backbone.model.stem.0.weight`` is accepted too).
+The new head always trains.
 
 A spec is resolved against the backbone once, into the set of parameter names
 that train, before any batch runs: a spec that cannot apply fails at once,
@@ -20,7 +22,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from .._validation import closest_names, did_you_mean
 
-PRESETS = ("none", "backbone", "last:K")
+PRESETS = ("none", "backbone", "last:K", "first:K")
 _FULL_PREFIX = "backbone.model."
 
 
@@ -36,6 +38,9 @@ def resolve_trainable(backbone, spec, owner="estimator", param="freeze"):
         return frozenset(n for n in names if not _frozen_by_callable(spec, n, owner, param))
     if isinstance(spec, (list, tuple)):
         return frozenset(names) - _matched_by_patterns(spec, names, backbone, owner, param)
+    first = _first_blocks(spec, backbone.block_names(), owner, param)
+    if first is not None:
+        return frozenset(n for block in backbone.blocks[:first] for n, _ in backbone.block_parameters(block))
     depth = trainable_depth(spec, backbone.block_names(), owner, param)
     trainable = set()
     for block in backbone.blocks[len(backbone.blocks) - depth :]:
@@ -43,6 +48,19 @@ def resolve_trainable(backbone, spec, owner="estimator", param="freeze"):
     if depth == len(backbone.blocks):  # "none": also what lies outside every block
         trainable.update(names)
     return frozenset(trainable)
+
+
+def _first_blocks(spec, block_names, owner, param):
+    """K for ``"first:K"``, else None."""
+    if not (isinstance(spec, str) and spec.startswith("first:") and spec[6:].strip().isdigit()):
+        return None
+    k = int(spec[6:])
+    if not 0 <= k <= len(block_names):
+        raise InvalidParameterError(
+            f"{owner}: {param}={spec!r} asks for the first {k} blocks, but this backbone has "
+            f"{len(block_names)}: {block_names}."
+        )
+    return k
 
 
 def trainable_depth(spec, block_names, owner="estimator", param="freeze"):
@@ -60,7 +78,7 @@ def trainable_depth(spec, block_names, owner="estimator", param="freeze"):
         hint = did_you_mean(spec, ["none", "backbone"])
         raise InvalidParameterError(
             f"{owner}: {param}={spec!r} is not a freeze specification.{hint} "
-            f"Use one of {', '.join(repr(p) for p in PRESETS)} (K an int, or just K), a list of "
+            f"Use one of {', '.join(repr(p) for p in PRESETS)} (K an int; or just K for 'last:K'), a list of "
             f"parameter-name patterns to freeze, or a callable name -> bool. This backbone's "
             f"blocks, input side first: {block_names}."
         )
@@ -129,11 +147,15 @@ def trainable_parameter_names(model):
 
 
 def parameter_groups(model, lr, lr_decay):
-    """Optimizer groups: the head at ``lr``, block k counted from the head at ``lr * lr_decay**k``.
+    """Optimizer groups: the head at ``lr``, block k below the top one at ``lr * lr_decay**k``.
 
+    The top block is the highest one that trains when the optimiser is made (the last
+    block, unless a spec such as ``"first:K"`` freezes the ones above): so the blocks
+    that train start at the backbone rate whichever end they are at, and blocks above
+    the top one, if a schedule unfreezes them later, train at that rate too.
     ``lr`` may also be a pair: a tuple ``(head, backbone)`` or a dict ``{"head": ...,
-    "backbone": ...}``. Then the block next to the head gets the backbone rate and each
-    block below it ``lr_decay`` times less.
+    "backbone": ...}``. Then the top block gets the backbone rate and each block below
+    it ``lr_decay`` times less.
     Every parameter is in a group, trainable or not, so that gradual unfreezing
     only flips ``requires_grad`` (AdamW skips parameters without gradients).
     """
@@ -150,12 +172,18 @@ def parameter_groups(model, lr, lr_decay):
     groups = [{"params": head, "lr": head_lr, "name": "head"}]
     seen = {id(p) for p in groups[0]["params"]}
     backbone = model.backbone
-    for k, block in enumerate(reversed(backbone.blocks)):
+    from_head = list(reversed(backbone.blocks))
+    top = next(
+        (i for i, b in enumerate(from_head) if any(p.requires_grad for _, p in backbone.block_parameters(b))),
+        0,
+    )
+    for k, block in enumerate(from_head):
         params = [p for _, p in backbone.block_parameters(block) if id(p) not in seen]
         seen.update(id(p) for p in params)
         if params:
-            groups.append({"params": params, "lr": top_lr * lr_decay**k, "name": block.name})
+            groups.append({"params": params, "lr": top_lr * lr_decay ** max(k - top, 0), "name": block.name})
     rest = [p for p in model.parameters() if id(p) not in seen]
     if rest:  # parameters outside any block (unused heads of the pretrained network...)
-        groups.append({"params": rest, "lr": top_lr * lr_decay ** len(backbone.blocks), "name": "other"})
+        depth = len(backbone.blocks) - top
+        groups.append({"params": rest, "lr": top_lr * lr_decay**depth, "name": "other"})
     return groups
