@@ -1,0 +1,134 @@
+"""Which part of the network to train, measured where it matters: the fixed recipes that a
+future freeze="auto" must match (issue: freeze="auto"), on data far from ImageNet.
+
+    python benchmarks/real_auto.py [--seeds 0 1 2] [--only eurosat chest]
+
+Data (``../shared/data``):
+- EuroSAT RGB: 30 labelled images a class for training (the fixed ``default_rng(0)``
+  draw of the backbone benchmark), the other 700 for testing;
+- chest X-rays: split 50/50 by patient (the first fold of ``StratifiedGroupKFold(2)``,
+  shuffled with the seed), so no patient is on both sides.
+
+Recipes, all on the bundled EfficientNet-Lite0:
+- the frozen probe (``ImageEmbedder`` + ``StandardScaler`` + ``LogisticRegression``) at
+  224 and 288 px;
+- ``ImageClassifier`` with its defaults and ``freeze`` in {"backbone", "last:3",
+  "none", "first:3"} (``"last:3"`` is the default: its fit time is the cost unit of
+  ``auto_budget``).
+
+Writes ``benchmarks/results/real-auto-<host>.{json,md}`` (rows merged by data, recipe
+and seed); about 20 minutes a seed on 2 CPU cores.
+"""
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from _common import DATA, RESULTS, machine, merge_results
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sktransfer import ImageClassifier, ImageEmbedder, load_image_folder
+
+FREEZES = ["backbone", "last:3", "none", "first:3"]
+PROBE_SIZES = [224, 288]
+
+
+def eurosat(seed):
+    X, y = load_image_folder(DATA / "eurosat_rgb")
+    rng = np.random.default_rng(0)  # one fixed draw, as in the backbone benchmark
+    train = np.concatenate([rng.choice(np.flatnonzero(y == c), 30, replace=False) for c in np.unique(y)])
+    test = np.setdiff1d(np.arange(len(X)), train)
+    return X[train], y[train], X[test], y[test]
+
+
+def chest(seed):
+    X, y = load_image_folder(DATA / "chest_xray_pneumonia")
+    groups = np.array([re.match(r"^((?:NORMAL2-)?IM-\d+|person\d+)", Path(p).name).group(1) for p in X])
+    train, test = next(StratifiedGroupKFold(2, shuffle=True, random_state=seed).split(X, y, groups))
+    assert not set(groups[train]) & set(groups[test])
+    return X[train], y[train], X[test], y[test]
+
+
+DATASETS = {
+    "eurosat": ("EuroSAT (30 a class -> 700)", eurosat),
+    "chest": ("chest X-ray (50/50 by patient)", chest),
+}
+
+
+def run(name, seed):
+    label, load = DATASETS[name]
+    X_train, y_train, X_test, y_test = load(seed)
+    rows = []
+    for size in PROBE_SIZES:
+        start = time.perf_counter()
+        model = make_pipeline(
+            ImageEmbedder("efficientnet_lite0", image_size=size),
+            StandardScaler(),
+            LogisticRegression(max_iter=5000),
+        )
+        score = model.fit(X_train, y_train).score(X_test, y_test)
+        rows.append(row(label, f"probe {size} px", seed, score, time.perf_counter() - start))
+        print(rows[-1], flush=True)
+    for freeze in FREEZES:
+        start = time.perf_counter()
+        clf = ImageClassifier("efficientnet_lite0", freeze=freeze, random_state=seed).fit(X_train, y_train)
+        seconds = time.perf_counter() - start
+        rows.append(
+            row(label, f"ImageClassifier freeze={freeze!r}", seed, clf.score(X_test, y_test), seconds)
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def row(data, recipe, seed, accuracy, seconds):
+    return {"data": data, "recipe": recipe, "seed": seed, "accuracy": float(accuracy), "fit_seconds": seconds}
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--only", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    args = parser.parse_args()
+    rows = []
+    for seed in args.seeds:
+        for name in args.only:
+            rows += run(name, seed)
+    rows = merge_results("real-auto", rows, key=lambda r: (r["data"], r["recipe"], r["seed"]))
+    text = markdown(rows)
+    (RESULTS / f"real-auto-{machine()['host']}.md").write_text(text)
+    print(text)
+
+
+def markdown(rows):
+    table = pd.DataFrame(rows)
+    summary = table.groupby(["data", "recipe"]).agg(
+        accuracy=("accuracy", "mean"),
+        low=("accuracy", "min"),
+        seeds=("seed", "count"),
+        seconds=("fit_seconds", "mean"),
+    )
+    lines = [
+        "# Which part to train: the fixed recipes on data far from ImageNet",
+        "",
+        f"Machine: {machine()}. Produced by `benchmarks/real_auto.py`; EfficientNet-Lite0.",
+        "",
+        "| data | recipe | accuracy (mean over seeds) | lowest | seeds | seconds (probes: fit and scoring) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (data, recipe), r in summary.iterrows():
+        lines.append(
+            f"| {data} | {recipe} | {r.accuracy:.3f} | {r.low:.3f} | {int(r.seeds)} | {r.seconds:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
