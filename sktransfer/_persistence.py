@@ -56,9 +56,10 @@ class Portable:
         return copyreg.__newobj__, (type(self),), dict(self._pickle_state())
 
     def __reduce__(self):
-        # skops asks __reduce__ first and keeps its answer only when it calls the class
-        # itself; this one does not, so skops goes on to __getstate__, the portable state.
-        return self.__reduce_ex__(2)
+        # Only skops calls this (pickle and copy use __reduce_ex__). It keeps the answer only
+        # when it calls the class itself; this one does not, so skops goes on to __getstate__,
+        # the portable state; no state is built here for nothing (a GPU backbone's CPU copy).
+        return copyreg.__newobj__, (type(self),)
 
     def __getstate__(self):
         """The portable state (what ``skops.io.dump`` stores); pickle uses ``__reduce_ex__``."""
@@ -176,12 +177,7 @@ def load_bytes_into(module, blob, owner, skip=()):
         state = load_tensors(bytes(blob))
     except Exception as exc:  # safetensors' errors vary by version
         raise ValueError(f"{owner}: the stored weights are not valid safetensors data ({exc}).") from None
-    try:
-        missing, unexpected = module.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # a tensor of another shape
-        problem = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
-        missing, unexpected = [problem], []
-    missing = [k for k in missing if not k.startswith(skip)]
+    missing, unexpected = load_state_into(module, state, skip)
     if missing or unexpected:
         raise ValueError(
             f"{owner}: the stored weights do not fit the network built from backbone= "
@@ -189,6 +185,17 @@ def load_bytes_into(module, blob, owner, skip=()):
             "changed, or written by another version of the backbone's package?"
         )
     return module
+
+
+def load_state_into(module, state, skip=()):
+    """Load a state dict into ``module`` as far as it fits; return what did not fit:
+    ``(missing or mismatched, unexpected)`` keys, those starting with ``skip`` left out."""
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape
+        problem = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        missing, unexpected = [problem], []
+    return [k for k in missing if not k.startswith(skip)], list(unexpected)
 
 
 def history_to_json(history, owner):

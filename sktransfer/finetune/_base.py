@@ -24,7 +24,7 @@ from .._device import (
     seeded_rng,
 )
 from .._domains import check_sample_domain, take_rows
-from .._persistence import Portable, history_to_json, load_bytes_into, tensors_to_bytes
+from .._persistence import Portable, history_to_json, load_bytes_into, load_state_into, tensors_to_bytes
 from .._pooling import POOLINGS
 from .._validation import check_option
 from ..backbones import load_backbone
@@ -653,9 +653,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         from ..backbones import load_state_dict_file
 
         check_is_fitted(self, "net_")
-        state = load_state_dict_file(path)
-        missing, unexpected = self.net_.module_.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith(_TRAINING_ONLY)]
+        missing, unexpected = load_state_into(self.net_.module_, load_state_dict_file(path), _TRAINING_ONLY)
         if missing or unexpected:
             raise RuntimeError(
                 f"{type(self).__name__}.load_weights: {str(path)!r} does not fit this network "
