@@ -9,7 +9,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.helper import predefined_split
 from skorch.history import History
 from torch import nn
@@ -38,12 +38,13 @@ from ._adaptation import (
     has_batchnorm,
     require_skada,
 )
+from ._auto import AutoSearch, Recipe
 from ._datasets import Labelled
 from ._freeze import apply_trainable, is_freeze_spec, resolve_trainable, trainable_parameter_names
 from ._model import Head, TransferModel
 from ._net import TransferNet, net_class
-from ._probe import fit_head_on_features
-from ._schedules import GradualUnfreezing, WarmupCosine
+from ._probe import PROBE_PENALTIES, fit_head_on_features
+from ._schedules import GradualUnfreezing, ResumableLRScheduler, WarmupCosine
 
 # Modules only training uses (DANN's domain discriminator): neither saved nor needed to predict.
 _TRAINING_ONLY = ("aux.",)
@@ -85,10 +86,15 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         "accelerator": [None, HasMethods(["prepare", "backward"])],
         "adaptation": [str, list, tuple],
         "adaptation_weight": [Interval(Real, 0, None, closed="left")],
+        "auto_budget": [Interval(Real, 0, None, closed="neither")],
     }
 
+    # What freeze="auto" falls back to where it cannot search (a first partial_fit):
+    # the modality's fixed default.
+    _fixed_freeze = None
+
     # ---------------------------------------------------------------- fit
-    def fit(self, X, y, sample_weight=None, sample_domain=None):
+    def fit(self, X, y, sample_weight=None, sample_domain=None, groups=None):
         """Fine-tune on ``(X, y)``; with ``warm_start=True`` continue from the last fit.
 
         Parameters
@@ -106,6 +112,12 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             labels of target rows are never read (any placeholder will do: skada's -1,
             ``None``, a string). With ``adaptation="none"`` the target rows are dropped:
             the same model as without them, for comparison.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels (a patient, a site, a photo session): rows of one group are
+            never split between training and validation, in ``freeze="auto"``'s inner
+            folds and in ``early_stopping``'s holdout. Pass them through scikit-learn's
+            metadata routing (``set_fit_request(groups=True)``) inside a search or
+            ``cross_validate``.
 
         Returns
         -------
@@ -118,6 +130,8 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             keep=self.warm_start,
             sample_weight=sample_weight,
             sample_domain=sample_domain,
+            groups=groups,
+            search=True,
         )
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, sample_domain=None):
@@ -153,7 +167,19 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             sample_domain=sample_domain,
         )
 
-    def _fit(self, X, y, *, epochs, keep, classes=None, sample_weight=None, sample_domain=None):
+    def _fit(
+        self,
+        X,
+        y,
+        *,
+        epochs,
+        keep,
+        classes=None,
+        sample_weight=None,
+        sample_domain=None,
+        groups=None,
+        search=False,
+    ):
         owner = type(self).__name__
         check_option(owner, "pooling", self.pooling, POOLINGS)
         self._validate_params()
@@ -164,6 +190,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         if len(X) != len(y):
             raise ValueError(f"{owner}: X has {len(X)} samples but y has {len(y)}; they must match.")
         weights = _check_weights(sample_weight, len(X), owner)
+        groups = _check_groups(groups, len(X), owner)
         continuing = keep and hasattr(self, "net_")
         source = None if sample_domain is None else check_sample_domain(sample_domain, len(X), owner) > 0
         if adaptations and source is None:
@@ -176,6 +203,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             keep_rows = np.flatnonzero(source)
             X, y, source = subset(X, keep_rows), take_rows(y, keep_rows), None
             weights = None if weights is None else weights[keep_rows]
+            groups = None if groups is None else groups[keep_rows]
         if source is None:
             targets = self._encode_targets(y, reset=not continuing, classes=classes, sample_weight=weights)
         else:
@@ -185,9 +213,17 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         seed = self._seed()
         self.device_ = self._resolve_device()
         with seeded_rng(seed):
+            choice = None
+            if search and not continuing and self.freeze == "auto":
+                self._check_auto(owner, adaptations, specs)
+                choice = AutoSearch(self, X, targets, weights, groups, seed, self._fixed_recipe()).run()
+                self._apply_recipe(choice.recipe)
+                epochs = epochs if choice.recipe.epochs is None else choice.recipe.epochs
+            elif not continuing:
+                self._apply_recipe(self._fixed_recipe())
             backbone = self.net_.module_.backbone if continuing else self._load_backbone()
             # Every spec is resolved against the backbone's names before any batch runs.
-            initial = resolve_trainable(backbone, specs.get(0, self.freeze), owner)
+            initial = resolve_trainable(backbone, specs.get(0, self.freeze_), owner)
             schedule = {
                 epoch: resolve_trainable(backbone, spec, owner, f"unfreeze[{epoch}]")
                 for epoch, spec in specs.items()
@@ -200,14 +236,14 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             apply_trainable(model, initial)
             if "adabn" in adaptations:
                 self._require_batchnorm(model)
-            train_idx, valid_idx = self._split_domains(targets, seed, source)
+            train_idx, valid_idx = self._split_domains(targets, seed, source, groups)
             labelled = train_idx if source is None else train_idx[source[train_idx]]
             self._adapt_encoder(model, X, targets, weights, labelled, seed, continuing)
             backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
             if set(adaptations) & set(FEATURE_LOSSES) and not backbone_trains:
                 raise ValueError(
                     f"{owner}: adaptation={self.adaptation!r} moves the backbone's features, but "
-                    f"freeze={self.freeze!r} leaves no backbone parameter to train. Unfreeze some "
+                    f"freeze={self.freeze_!r} leaves no backbone parameter to train. Unfreeze some "
                     "blocks (freeze='last:3'), or use 'adabn' / 'pseudo_label', which work on a "
                     "frozen backbone."
                 )
@@ -217,13 +253,19 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             shortcut = self.precompute_features and not backbone_trains and self._augment_is_off()
             adabn = "adabn" in adaptations
             inputs = None
+            known = None if choice is None else choice.features  # the search's, of every row
             if shortcut:
-                inputs = self._adabn_features(model, X, source) if adabn else self._precomputed(model, X)
+                if adabn:
+                    inputs = self._adabn_features(model, X, source)
+                else:
+                    inputs = known if known is not None else self._precomputed(model, X)
             elif adabn:  # train with the source's statistics; the target's replace them after
                 self._adapt_batchnorm(model, subset(X, np.flatnonzero(source)))
             self.probe_penalty_ = None
             if self.head_init == "probe" and not continuing:
-                self.probe_penalty_ = self._fit_probe_head(model, X, inputs, targets, weights, labelled, seed)
+                self.probe_penalty_ = self._fit_probe_head(
+                    model, X, known if inputs is None else inputs, targets, weights, labelled, seed
+                )
             domains = None if source is None else torch.as_tensor(np.where(source, 1, -1))
             train_ds = self._dataset(model, X, targets, weights, train_idx, inputs, domains, training=True)
             valid_ds = None
@@ -243,8 +285,9 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             if continuing:  # one history across warm-started fits, as skorch keeps it
                 net.history_ = self.net_.history_
             try:
-                with fast_kernels(self.device_):
-                    net.partial_fit(train_ds, None)
+                if epochs:  # 0 epochs: the probe head alone (a recipe freeze="auto" may choose)
+                    with fast_kernels(self.device_):
+                        net.partial_fit(train_ds, None)
             finally:
                 net.module = net.module_ = model
                 net.grad_scaler_ = None  # training state only; a CUDA one would not unpickle on a CPU
@@ -260,11 +303,82 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         self.n_epochs_ = len(net.history)
         self.used_precomputed_features_ = shortcut
         self.trainable_parameters_ = trainable_parameter_names(model)
+        if choice is not None:
+            self.auto_report_ = choice.report
+            if self.verbose:
+                self._print_choice(choice)
+        elif not continuing:
+            self.__dict__.pop("auto_report_", None)  # from an earlier fit with freeze="auto"
         return self
 
-    def _make_net(self, module, train_ds, valid_ds, schedule, epochs, seed, shortcut, terms=(), extra=()):
+    # ------------------------------------------------------ freeze="auto"
+    def _fixed_recipe(self):
+        """The recipe the parameters name (``freeze="auto"``: the modality's fixed default)."""
+        freeze = self._fixed_freeze if self.freeze == "auto" else self.freeze
+        return Recipe(freeze, self.lr, self.lr_decay, getattr(self, "image_size", None))
+
+    def _apply_recipe(self, recipe):
+        """Train by ``recipe`` from now on: its values become the fitted ``freeze_``, ``lr_``
+        and ``lr_decay_`` that the fit reads (images: ``image_size_`` too)."""
+        self.freeze_, self.lr_, self.lr_decay_ = recipe.freeze, recipe.lr, recipe.lr_decay
+
+    def _check_auto(self, owner, adaptations, specs):
+        problems = {
+            "unfreeze": bool(specs),
+            "adaptation": bool(adaptations),
+            "accelerator": self.accelerator is not None,
+            "strategy": getattr(self, "strategy", "standard") != "standard",
+        }
+        bad = [name for name, clash in problems.items() if clash]
+        if bad:
+            raise ValueError(
+                f"{owner}: freeze='auto' chooses what trains on its own and cannot be combined with "
+                f"{', '.join(f'{name}={getattr(self, name)!r}' for name in bad)} yet; choose a fixed "
+                f"freeze (e.g. {self._fixed_freeze!r}) or drop {bad[0]}."
+            )
+        if not hasattr(self, "_inner_score"):
+            raise ValueError(
+                f"{owner}: freeze='auto' is not available for this estimator yet; choose a fixed "
+                f"freeze (e.g. {self._fixed_freeze!r})."
+            )
+
+    def _auto_candidates(self, backbone, default):
+        """The recipes ``freeze="auto"`` compares (see the inputs mixins)."""
+        raise NotImplementedError
+
+    def _fit_head(self, head, features, targets, weights, rows, seed, quiet=False, penalties=PROBE_PENALTIES):
+        """Fit ``head`` alone on the features of ``rows`` (features of every row given);
+        returns the L2 penalty chosen among ``penalties``. ``quiet``: no progress bar (the
+        search fits many)."""
+        y = targets[rows].to(self.device_)
+        criterion = self._criterion(targets[rows]).to(self.device_)
+        w = None if weights is None else weights[rows].to(self.device_)
+        return fit_head_on_features(
+            head,
+            features[rows].to(self.device_),
+            y,
+            criterion,
+            seed=seed,
+            sample_weight=w,
+            penalties=penalties,
+            verbose=self.verbose and not quiet,
+        )
+
+    def _print_choice(self, choice):
+        report = choice.report
+        row = report[report["chosen"]].iloc[0]
+        print(
+            f"{type(self).__name__}: freeze='auto' chose {row['candidate']} (inner score {row['score']:.3f}) "
+            f"from {len(report)} candidates in {choice.search_seconds:.0f} s of a "
+            f"{choice.budget_seconds:.0f} s budget; see auto_report_."
+        )
+
+    def _make_net(
+        self, module, train_ds, valid_ds, schedule, epochs, seed, shortcut, terms=(), extra=(), quiet=False
+    ):
         """The skorch net that trains ``module``: the model, or its head alone on features.
-        ``terms``: loss terms beside the task's, ``extra``: their callbacks (domain adaptation)."""
+        ``terms``: loss terms beside the task's, ``extra``: their callbacks (domain adaptation).
+        ``quiet``: a candidate of ``freeze="auto"``: no output, none of the user's callbacks."""
         # Under `accelerate launch`, each of the processes runs its share of the batches.
         processes = 1 if self.accelerator is None else self.accelerator.num_processes
         if processes > 1 and (valid_ds is not None or schedule):
@@ -278,7 +392,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         callbacks = [
             (
                 "lr_schedule",
-                LRScheduler(
+                ResumableLRScheduler(
                     policy=torch.optim.lr_scheduler.LambdaLR,
                     lr_lambda=WarmupCosine(steps),
                     step_every="batch",
@@ -296,9 +410,10 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                     EarlyStopping(monitor="valid_loss", patience=int(self.patience), load_best=True),
                 )
             )
-        if self.verbose >= 2:
+        if self.verbose >= 2 and not quiet:
             callbacks.append(("progress_bar", ProgressBar()))
-        callbacks.extend(self.callbacks or [])
+        if not quiet:
+            callbacks.extend(self.callbacks or [])
         collate = None if shortcut else module.adapter.collate()
         options = loader_options(None, 0 if shortcut else self.num_workers, self.device_.type == "cuda")
         del options["batch_size"]  # skorch passes its own
@@ -310,8 +425,8 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             criterion=self._criterion(train_ds.labelled_targets()),
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            lr_decay=self.lr_decay,
+            lr=self.lr_,
+            lr_decay=self.lr_decay_,
             loss_terms=(*terms, *self._loss_terms()),
             total_steps=steps,
             max_epochs=epochs,
@@ -322,7 +437,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             iterator_train__drop_last=False,
             callbacks=callbacks,
             device=None if accelerated else str(self.device_),  # Accelerate places the network itself
-            verbose=int(self.verbose > 0),
+            verbose=int(self.verbose > 0 and not quiet),
             **accelerated,
             **{f"iterator_train__{k}": v for k, v in options.items()},
             **{f"iterator_valid__{k}": v for k, v in options.items()},
@@ -355,12 +470,12 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         is_source = torch.as_tensor(source, dtype=torch.float32)
         return targets, is_source if weights is None else weights * is_source
 
-    def _split_domains(self, targets, seed, source):
+    def _split_domains(self, targets, seed, source, groups=None):
         """Early stopping holds out source rows only; every target row trains."""
         if source is None:
-            return self._split(targets, seed)
+            return self._split(targets, seed, groups)
         rows = np.flatnonzero(source)
-        train, valid = self._split(targets[rows], seed)
+        train, valid = self._split(targets[rows], seed, None if groups is None else groups[rows])
         train_idx = np.sort(np.concatenate([rows[train], np.flatnonzero(~source)]))
         return train_idx, None if valid is None else rows[valid]
 
@@ -441,23 +556,14 @@ class BaseTransferEstimator(Portable, BaseEstimator):
 
     def _fit_probe_head(self, model, X, features, targets, weights, train_idx, seed):
         """Fit the new head on the frozen backbone's features (LP-FT); reuses ``features``
-        when the frozen-backbone shortcut computed them already. Returns the L2 penalty."""
+        (of every row) when they were computed already. Returns the L2 penalty."""
         if features is None:
-            features = self._precomputed(model, subset(X, train_idx))
+            rows = np.arange(len(train_idx))
+            features, targets = self._precomputed(model, subset(X, train_idx)), targets[train_idx]
+            weights = None if weights is None else weights[train_idx]
         else:
-            features = features[train_idx]
-        y = targets[train_idx].to(self.device_)
-        criterion = self._criterion(targets[train_idx]).to(self.device_)
-        w = None if weights is None else weights[train_idx].to(self.device_)
-        return fit_head_on_features(
-            model.head,
-            features.to(self.device_),
-            y,
-            criterion,
-            seed=seed,
-            sample_weight=w,
-            verbose=self.verbose,
-        )
+            rows = train_idx
+        return self._fit_head(model.head, features, targets, weights, rows, seed)
 
     def _precomputed(self, model, X):
         """Pooled features of every sample, computed once (the backbone is frozen)."""
@@ -501,19 +607,23 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             None if domains is None else domains[indices],
         )
 
-    def _split(self, targets, seed):
+    def _split(self, targets, seed, groups=None):
         if not self.early_stopping:
             return np.arange(len(targets)), None
-        from sklearn.model_selection import train_test_split
+        from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
         stratify = self._stratify(targets)
         try:
-            train_idx, valid_idx = train_test_split(
-                np.arange(len(targets)),
-                test_size=float(self.validation_fraction),
-                random_state=seed,
-                stratify=stratify,
-            )
+            if groups is not None:  # no group on both sides; stratifying groups is not offered
+                splitter = GroupShuffleSplit(1, test_size=float(self.validation_fraction), random_state=seed)
+                train_idx, valid_idx = next(splitter.split(targets, groups=groups))
+            else:
+                train_idx, valid_idx = train_test_split(
+                    np.arange(len(targets)),
+                    test_size=float(self.validation_fraction),
+                    random_state=seed,
+                    stratify=stratify,
+                )
         except ValueError as exc:  # too few samples to hold some out, or a class too rare
             raise ValueError(
                 f"{type(self).__name__}: early_stopping=True cannot hold out "
@@ -666,6 +776,18 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.string = self._modality == "text"
         return tags
+
+
+def _check_groups(groups, n_samples, owner):
+    """``groups`` as an array of one label per sample, or None."""
+    if groups is None:
+        return None
+    groups = np.asarray(groups)
+    if groups.shape != (n_samples,):
+        raise ValueError(
+            f"{owner}: groups has shape {groups.shape}; it needs one group label per sample ({n_samples},)."
+        )
+    return groups
 
 
 def _check_weights(sample_weight, n_samples, owner):

@@ -12,7 +12,8 @@ COMMON = """
         own parameter names to freeze (fnmatch, as skorch's ``Freezer``; e.g.
         ``["stem.*"]``), or a callable ``name -> bool`` (True freezes). Checked
         against the backbone before training: a pattern matching nothing is an
-        error. BatchNorm statistics stay frozen everywhere.
+        error. BatchNorm statistics stay frozen everywhere. "auto" (classifiers and
+        regressors) chooses on the training data, see ``auto_budget``.
     lr : float, pair or dict, default={lr!r}
         Learning rate of the head. A pair ``(head, backbone)`` (or a dict
         ``{{"head": ..., "backbone": ...}}``) sets the block next to the head separately.
@@ -88,6 +89,20 @@ ADAPTATION = """
         fit (DANN's schedule, 2 / (1 + exp(-10 p)) - 1 at progress p); each term's
         unweighted value is in ``history`` (``train_<name>_loss``)."""
 
+AUTO = """
+    auto_budget : float, default=2.5
+        With ``freeze="auto"``: the time the whole fit may take, in units of one fit
+        with the modality's fixed default (``freeze="last:3"`` for images, ``"none"``
+        for texts), timed on its first epoch. The search compares, on inner folds of
+        the training rows only (stratified; grouped with ``groups``), the head alone
+        on frozen features (images: at 1x, 1.25x and 1.5x the pretraining
+        resolution; features computed once per resolution), and fine-tuning recipes
+        (images: ``"last:3"``, ``"first:3"``, ``"none"``; texts: ``"last:2"``,
+        ``"none"``) that start from one probe head and race by successive halving.
+        A candidate whose next epoch or refit would overrun the budget stops, so the
+        fit overruns it by one epoch of one candidate at most. The winner is refitted
+        on every training row; ``auto_report_`` shows the race."""
+
 FITTED = """
 
     Attributes
@@ -106,6 +121,8 @@ FITTED = """
     trainable_parameters_ : list of str
         The parameters that trained at the end of the last fit: the backbone's own
         names (as ``freeze`` patterns use them), then ``head.*``.
+    freeze_, lr_, lr_decay_ : the recipe the last fit trained with: the parameters,
+        or what ``freeze="auto"`` chose.
     device_ : torch.device"""
 
 IMAGE = """
@@ -169,6 +186,14 @@ CONTRASTIVE_ATTRIBUTES = """
     contrastive_loss_ : float
         With "contrastive": the mean pair loss of the last ten steps."""
 
+AUTO_ATTRIBUTES = """
+    auto_report_ : pandas.DataFrame
+        With ``freeze="auto"``: one row per candidate: ``candidate``, ``freeze``,
+        ``image_size`` (images), ``score`` (accuracy or R² on the shared inner holdout
+        fold), ``cv_score`` (head-only candidates: the mean over the inner folds, which
+        ranks them), ``epochs``, ``seconds``, ``pruned_at`` (``"epoch K"`` by
+        successive halving, ``"budget"``) and ``chosen``."""
+
 CLASSIFIER_ATTRIBUTES = """
     classes_ : ndarray of shape (n_classes,)
         The labels seen in the first fit (column indices for multilabel ``y``).
@@ -183,11 +208,16 @@ REGRESSOR_ATTRIBUTES = """
         for training; ``predict`` undoes them."""
 
 IMAGE_ATTRIBUTES = """
+    image_size_ : int
+        The resolution the last fit trained at (``image_size``, or its default, or
+        what ``freeze="auto"`` chose).
     data_config_ : DataConfig
         The preprocessing in force: input size, resize, interpolation, mean/std."""
 
 
-def estimator_doc(summary, modality_doc, task_doc, example, attributes="", adaptation=True, **defaults):
+def estimator_doc(
+    summary, modality_doc, task_doc, example, attributes="", adaptation=True, auto=True, **defaults
+):
     return (
         summary + "\n\n    Parameters\n    ----------\n    backbone : str, path, nn.Module or Backbone\n"
         "        The pretrained network (see :func:`sktransfer.backbones.list_backbones`)."
@@ -196,8 +226,10 @@ def estimator_doc(summary, modality_doc, task_doc, example, attributes="", adapt
         + task_doc
         + TRAINING
         + (ADAPTATION if adaptation else "")
+        + (AUTO if auto else "")
         + FITTED
         + attributes
+        + (AUTO_ATTRIBUTES if auto else "")
         + "\n\n    Examples\n    --------\n"
         + example
     )

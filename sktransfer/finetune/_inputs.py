@@ -1,7 +1,10 @@
 """Inputs of the fine-tuning estimators: what differs between images and texts beyond the
 shared adapters of :mod:`sktransfer.data` (resolution, augmentation)."""
 
+from dataclasses import replace
+
 from ..data import eval_transform, train_transform
+from ._auto import Candidate
 
 
 def finetune_size(backbone):
@@ -15,19 +18,66 @@ def finetune_size(backbone):
     position embeddings are fixed).
     """
     size = backbone.data_config.input_size
+    return size if _fixed_resolution(backbone) else int(round(size * 1.25 / 32)) * 32
+
+
+def _fixed_resolution(backbone):
+    """Transformers (ViTs, Swin) take one input size: their position embeddings are fixed."""
     fixed = getattr(getattr(backbone.model, "patch_embed", None), "strict_img_size", False)
-    if backbone.default_pooling == "cls" or fixed:  # ViTs, Swin: fixed input size
-        return size
-    return int(round(size * 1.25 / 32)) * 32
+    return backbone.default_pooling == "cls" or fixed
+
+
+def _scaled(size, factor):
+    """``size * factor`` rounded to a multiple of 32 px (halves up)."""
+    return int(size * factor / 32 + 0.5) * 32
+
+
+# Guessed epoch costs relative to ``last:3`` until timed: training the first blocks or the
+# whole network back-propagates through all of it (measured on EfficientNet-Lite0 on 2 CPU
+# cores: first:3 1.4-2.1x, none 1.7-2.7x).
+_DEEP_EPOCH_COST = 2.0
 
 
 class ImageInputs:
     """Images as in :class:`~sktransfer.ImageEmbedder`: paths, PIL images, arrays, Series."""
 
     _modality = "image"
+    _fixed_freeze = "last:3"
 
     def _setup(self, backbone):
-        self.data_config_ = backbone.data_config.with_input_size(self.image_size or finetune_size(backbone))
+        self.image_size_ = self.image_size_ or finetune_size(backbone)
+        self.data_config_ = backbone.data_config.with_input_size(self.image_size_)
+
+    def _apply_recipe(self, recipe):
+        super()._apply_recipe(recipe)
+        self.image_size_ = recipe.image_size
+
+    def _auto_candidates(self, backbone, default):
+        """The head alone on frozen features at the pretraining resolution, 1.25x and 1.5x
+        (CNNs: see :func:`finetune_size`; transformers keep theirs), each a probe head without
+        epochs; then, at the fine-tuning resolution, the last 3 blocks (the default), the
+        first 3 (input-level shifts) and the whole network at a flatter learning rate."""
+        native = backbone.data_config.input_size
+        factors = (1.0,) if _fixed_resolution(backbone) else (1.0, 1.25, 1.5)
+        sizes = sorted({_scaled(native, f) for f in factors} | {default.image_size})
+        heads = [
+            Candidate(f"head {size} px", replace(default, freeze="backbone", image_size=size, epochs=0))
+            for size in sizes
+        ]
+        depth = min(3, len(backbone.blocks) - 1)  # fewer than all: "none" is its own candidate
+        tuned = []
+        if depth:
+            tuned.append(Candidate(f"last:{depth}", replace(default, freeze=f"last:{depth}")))
+            tuned.append(
+                Candidate(f"first:{depth}", replace(default, freeze=f"first:{depth}"), cost=_DEEP_EPOCH_COST)
+            )
+        whole = replace(default, freeze="none")
+        if not isinstance(default.lr, (tuple, list, dict)):
+            # The whole network at a tenth of the head's rate, 0.7x per block downwards: with the
+            # default decay (0.1) the lower blocks would hardly move, the same as last:3.
+            whole = replace(whole, lr=(default.lr, default.lr / 10), lr_decay=0.7)
+        tuned.append(Candidate("none", whole, cost=_DEEP_EPOCH_COST * 1.25))
+        return heads + tuned
 
     def _resolve_augment(self, backbone_trains):
         """``"auto"``: ``"light"`` when backbone blocks train, ``"none"`` when only the head
@@ -53,6 +103,18 @@ class TextInputs:
     """Texts as in :class:`~sktransfer.TextEmbedder`: lists, arrays, Series of str."""
 
     _modality = "text"
+    _fixed_freeze = "none"
+
+    def _auto_candidates(self, backbone, default):
+        """The head alone on the frozen encoder's embeddings (a probe head, no epochs), the
+        last 2 layers, and the whole encoder (the default)."""
+        depth = min(2, len(backbone.blocks) - 1)
+        last = [Candidate(f"last:{depth}", replace(default, freeze=f"last:{depth}"))] if depth else []
+        return [
+            Candidate("head", replace(default, freeze="backbone", epochs=0)),
+            *last,
+            Candidate("none", replace(default, freeze="none")),
+        ]
 
     def _setup(self, backbone):
         backbone.check_max_length(self.max_length, type(self).__name__)

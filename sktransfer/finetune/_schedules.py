@@ -2,7 +2,7 @@
 
 import math
 
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 
 from ._freeze import apply_trainable
 
@@ -20,6 +20,19 @@ class WarmupCosine:
             return (step + 1) / self.warmup_steps
         progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+class ResumableLRScheduler(LRScheduler):
+    """skorch's per-batch scheduler, continued where it stopped when ``partial_fit`` trains a
+    net again (skorch starts the schedule over), so a fit in several calls (the rungs of
+    ``freeze="auto"``) follows the one schedule a single call would."""
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        if self.batch_idx_:  # `initial_lr` was set by the first call; resume at this step
+            self.lr_scheduler_ = self._get_scheduler(
+                net, self.policy_, **{**self.kwargs, "last_epoch": self.batch_idx_ - 1}
+            )
 
 
 class GradualUnfreezing(Callback):

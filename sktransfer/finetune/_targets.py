@@ -163,6 +163,15 @@ class ClassifierTargets(ClassifierMixin):
             return (proba >= 0.5).astype(int)
         return self.classes_[proba.argmax(axis=1)]
 
+    def _inner_score(self, logits, targets, weights):
+        """Accuracy of ``logits`` on encoded ``targets`` (subset accuracy for multilabel
+        ``y``), as ``score`` computes it: what ``freeze="auto"`` compares candidates by."""
+        if self.multilabel_:
+            correct = ((logits >= 0).float() == targets).all(dim=1)
+        else:
+            correct = logits.argmax(dim=1) == targets
+        return _weighted_mean(correct.double(), weights)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
@@ -208,6 +217,15 @@ class RegressorTargets(RegressorMixin):
     def _criterion(self, targets):
         return nn.MSELoss()
 
+    def _inner_score(self, outputs, targets, weights):
+        """R² of ``outputs`` on standardised ``targets``, averaged over the targets, as
+        ``score`` computes it: what ``freeze="auto"`` compares candidates by."""
+        outputs, targets = outputs.double(), targets.double()
+        mean = torch.stack([_weighted_mean(t, weights) for t in targets.T])
+        residual = torch.stack([_weighted_mean(e, weights) for e in ((targets - outputs) ** 2).T])
+        spread = torch.stack([_weighted_mean(d, weights) for d in ((targets - mean) ** 2).T])
+        return float((1 - residual / spread.clamp_min(1e-12)).mean())
+
     def predict(self, X, sample_domain=None):
         """Predicted targets, shape (n_samples,) or (n_samples, n_targets) as in ``fit``."""
         out = self._raw_outputs(X) * self.y_scale_ + self.y_mean_
@@ -217,3 +235,11 @@ class RegressorTargets(RegressorMixin):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _weighted_mean(values, weights):
+    """Mean of a 1-D tensor, weighted by ``weights`` (a tensor or None)."""
+    if weights is None:
+        return values.mean()
+    weights = weights.double()
+    return (values * weights).sum() / weights.sum()

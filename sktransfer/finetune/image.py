@@ -74,6 +74,7 @@ class ImageClassifier(ImageInputs, ClassifierTargets, BaseTransferEstimator):
         accelerator=None,
         adaptation="none",
         adaptation_weight=1.0,
+        auto_budget=2.5,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -104,6 +105,7 @@ class ImageClassifier(ImageInputs, ClassifierTargets, BaseTransferEstimator):
         self.accelerator = accelerator
         self.adaptation = adaptation
         self.adaptation_weight = adaptation_weight
+        self.auto_budget = auto_budget
 
 
 class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
@@ -150,6 +152,7 @@ class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
         accelerator=None,
         adaptation="none",
         adaptation_weight=1.0,
+        auto_budget=2.5,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -178,3 +181,4 @@ class ImageRegressor(ImageInputs, RegressorTargets, BaseTransferEstimator):
         self.accelerator = accelerator
         self.adaptation = adaptation
         self.adaptation_weight = adaptation_weight
+        self.auto_budget = auto_budget

@@ -35,6 +35,7 @@ class ImageMultiTask(ImageInputs, _MultiTask):
 """,
         attributes=MULTITASK_ATTRIBUTES + IMAGE_ATTRIBUTES,
         adaptation=False,
+        auto=False,
         **IMAGE_DEFAULTS,
     )
 
@@ -115,6 +116,7 @@ class TextMultiTask(TextInputs, _MultiTask):
 """,
         attributes=MULTITASK_ATTRIBUTES,
         adaptation=False,
+        auto=False,
         **TEXT_DEFAULTS,
     )
 

@@ -81,6 +81,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         accelerator=None,
         adaptation="none",
         adaptation_weight=1.0,
+        auto_budget=2.5,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -111,6 +112,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         self.accelerator = accelerator
         self.adaptation = adaptation
         self.adaptation_weight = adaptation_weight
+        self.auto_budget = auto_budget
 
     def _adapt_encoder(self, model, X, targets, weights, train_idx, seed, continuing):
         if self.strategy != "contrastive":
@@ -199,6 +201,7 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         accelerator=None,
         adaptation="none",
         adaptation_weight=1.0,
+        auto_budget=2.5,
     ):
         self.backbone = backbone
         self.weights = weights
@@ -226,3 +229,4 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         self.accelerator = accelerator
         self.adaptation = adaptation
         self.adaptation_weight = adaptation_weight
+        self.auto_budget = auto_budget

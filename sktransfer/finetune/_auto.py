@@ -1,0 +1,371 @@
+"""``freeze="auto"``: what to train, and at which resolution, chosen on the training data.
+
+The candidates (from the inputs mixin's ``_auto_candidates``) are recipes: the head alone on
+frozen features at one or several resolutions, and fine-tuning recipes (``last:K``,
+``first:K``, the whole network) each with its learning rates. They are judged on an inner
+split of the training rows only (stratified; grouped when ``groups`` are given), sharing
+the work:
+
+- frozen features are computed once per resolution, for every training row, and serve
+  every head-only candidate (cross-validated on them), the probe head that starts every
+  fine-tuning candidate, and the refit of the winner;
+- fine-tuning candidates start from the same probe head and race by successive halving:
+  all train a few epochs, the best third goes on, the rest stop;
+- a time budget, in units of one fit of the default recipe (timed on its first epoch),
+  bounds the whole fit, refit of the winner included: a candidate whose next epoch or
+  whose refit would not fit stops (``pruned_at="budget"``), so the search overruns by
+  at most one epoch of one candidate.
+
+The winner is the best head-only candidate by cross-validation unless a fine-tuning
+candidate that finished its epochs scores higher on the shared holdout fold; ties go to
+the cheaper recipe.
+"""
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from .._device import resolve_precision
+from ..data import subset
+from ._freeze import apply_trainable, resolve_trainable
+from ._probe import PROBE_PENALTIES
+
+# Successive halving: a third of the racing fine-tuning candidates go on at each rung.
+HALVING_RATE = 3
+INNER_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What one fit trains: the freeze spec, its learning rates, the resolution (images;
+    None: the estimator's) and the epochs (None: ``max_epochs``; 0: the probe head alone)."""
+
+    freeze: object
+    lr: object
+    lr_decay: float
+    image_size: int = None
+    epochs: int = None
+
+
+@dataclass
+class Candidate:
+    """One recipe in the search, and what the search learnt of it."""
+
+    name: str
+    recipe: Recipe
+    cost: float = 1.0  # guessed cost of an epoch, relative to the default recipe's, until timed
+    unit: bool = False  # the default recipe: its fit is the budget's unit (set by the search)
+    score: float = math.nan  # on the shared holdout fold
+    cv_score: float = math.nan  # head-only candidates: mean over the inner folds
+    epochs: int = 0
+    seconds: float = 0.0
+    pruned_at: str = None
+    epoch_seconds: list = field(default_factory=list)
+    finished: bool = False  # trained all its epochs: it may win
+    state: object = None  # while racing: its skorch net and training rows
+
+    @property
+    def head_only(self):
+        return self.recipe.freeze == "backbone"
+
+
+@dataclass
+class Choice:
+    """The search's outcome: the winning recipe, the frozen features of every training row
+    at its resolution (to reuse in the refit), the report rows."""
+
+    recipe: Recipe
+    features: torch.Tensor
+    report: object
+    budget_seconds: float
+    search_seconds: float
+
+
+def inner_folds(estimator, targets, groups, seed):
+    """Inner cross-validation folds over the training rows: stratified for classes, grouped
+    when ``groups`` are given (no group on both sides), ``INNER_FOLDS`` of them or fewer
+    when a class or the groups are too few."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    owner = type(estimator).__name__
+    stratify = estimator._stratify(targets)
+    n = len(targets)
+    limit = n if groups is None else len(np.unique(groups))
+    if stratify is not None:
+        limit = min(limit, np.unique(stratify, return_counts=True)[1].min())
+    folds = min(INNER_FOLDS, int(limit))
+    if folds < 2:
+        what = "groups" if groups is not None and len(np.unique(groups)) < 2 else "samples of every class"
+        raise ValueError(
+            f"{owner}: freeze='auto' validates its candidates on held-out training rows and needs "
+            f"at least 2 {what}; give more data or choose a fixed freeze (e.g. 'last:3')."
+        )
+    index = np.zeros(n)
+    if groups is not None:
+        if stratify is not None:
+            splits = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(
+                index, stratify, groups
+            )
+        else:
+            splits = GroupKFold(folds).split(index, groups=groups)
+    elif stratify is not None:
+        splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(index, stratify)
+    else:
+        splits = KFold(folds, shuffle=True, random_state=seed).split(index)
+    return [(np.sort(train), np.sort(test)) for train, test in splits]
+
+
+class AutoSearch:
+    """Run the candidates of ``estimator`` (fitting ``X``, ``targets``) within its budget."""
+
+    def __init__(self, estimator, X, targets, weights, groups, seed, default):
+        self.est = estimator
+        self.X, self.targets, self.weights, self.seed = X, targets, weights, seed
+        self.default = default
+        self.folds = inner_folds(estimator, targets, groups, seed)
+        self.fit_rows, self.holdout = self.folds[0]
+        self.features = {}  # resolution -> features of every training row
+        self.feature_seconds = {}
+        self.budget = math.inf  # seconds; known once the default recipe's first epoch is timed
+        self.refit_estimates = {}
+
+    # ------------------------------------------------------------------ driver
+    def run(self):
+        est = self.est
+        self.start = time.perf_counter()
+        est._apply_recipe(self.default)
+        self.backbone = est._load_backbone()
+        self.default = replace(self.default, image_size=getattr(est, "image_size_", None))
+        self.base = est._build_model(self.backbone)
+        est._place(self.base)
+        self.base.autocast_dtype = resolve_precision(est.device_, est.precision)
+        candidates = est._auto_candidates(self.backbone, self.default)
+        heads = [c for c in candidates if c.head_only]
+        tuned = [c for c in candidates if not c.head_only]
+        # The budget's unit: the fixed default recipe (or the first fine-tuning candidate when
+        # this backbone is too shallow for it to be one).
+        unit = next((c for c in tuned if c.recipe == self.default), tuned[0] if tuned else None)
+        if unit is not None:
+            unit.unit, unit.cost = True, 1.0
+        tuned_size = self.default.image_size
+        # The probe head that starts every fine-tuning candidate, on the default resolution's
+        # features: the first resolution computed, so the unit's first epoch times the budget.
+        self._features_at(tuned_size)
+        self.probe_state = self._probe_head(tuned_size)
+        racing = self._start_race(tuned)
+        for candidate in sorted(heads, key=lambda c: c.recipe.image_size != tuned_size):
+            self._evaluate_head(candidate)
+        self._race(racing)
+        winner = self._winner(heads, tuned)
+        report = self._report(candidates, winner)
+        features = self.features.get(winner.recipe.image_size)
+        return Choice(winner.recipe, features, report, self.budget, self.elapsed())
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+    # ------------------------------------------------------------ head-only
+    def _use(self, recipe):
+        """Make ``recipe`` the estimator's current one (its resolution for the next batches)."""
+        self.est._apply_recipe(recipe)
+        self.est._setup(self.backbone)
+
+    def _features_at(self, size):
+        if size not in self.features:
+            est = self.est
+            self._use(replace(self.default, image_size=size))
+            apply_trainable(self.base, frozenset())
+            start = time.perf_counter()
+            self.features[size] = est._precomputed(self.base, self.X)
+            self.feature_seconds[size] = time.perf_counter() - start
+        return self.features[size]
+
+    def _feature_cost(self, size):
+        """Seconds to compute the features at ``size``, from the default resolution's pass
+        (a CNN's cost grows with the number of pixels)."""
+        if size in self.features:
+            return 0.0
+        known = self.default.image_size
+        scale = 1.0 if size is None or known is None else (size / known) ** 2
+        return self.feature_seconds[known] * scale
+
+    def _probe_head(self, size):
+        """The head fitted alone on the fitting rows' features (LP-FT), shared by every
+        fine-tuning candidate."""
+        est, rows = self.est, self.fit_rows
+        est._fit_head(
+            self.base.head, self._features_at(size), self.targets, self.weights, rows, self.seed, quiet=True
+        )
+        return copy.deepcopy(self.base.head.state_dict())
+
+    def _evaluate_head(self, candidate):
+        size = candidate.recipe.image_size
+        cost = self._feature_cost(size)
+        if cost and self.elapsed() + cost > self.budget:  # the default resolution's are paid
+            candidate.pruned_at = "budget"
+            return
+        start = time.perf_counter()
+        features = self._features_at(size)
+        scores, penalties = [], PROBE_PENALTIES
+        for train, test in self.folds:
+            head = self._fresh_head()
+            # The L2 penalty is cross-validated in the first fold and kept in the others
+            # (a nested search in every fold would cost five times as many fits).
+            penalty = self.est._fit_head(
+                head, features, self.targets, self.weights, train, self.seed, quiet=True, penalties=penalties
+            )
+            penalties = (penalty,)
+            with torch.inference_mode():
+                logits = head(features[test].to(self.est.device_)).float().cpu()
+            scores.append(self._score(logits, test))
+        candidate.score, candidate.cv_score = scores[0], float(np.mean(scores))
+        candidate.seconds = time.perf_counter() - start
+        fold_seconds = (candidate.seconds - cost) / len(self.folds)
+        self.refit_estimates[candidate.name] = fold_seconds * len(self.targets) / len(self.fit_rows)
+
+    def _fresh_head(self):
+        head = copy.deepcopy(self.base.head)
+        head.linear.reset_parameters()
+        return head
+
+    # ---------------------------------------------------------- fine-tuning
+    def _start_race(self, tuned):
+        """Every fine-tuning candidate, ready to train; the default recipe trains its first
+        epoch now, which times the budget's unit."""
+        racing = []
+        for candidate in sorted(tuned, key=lambda c: not c.unit):
+            candidate.state = self._prepare(candidate)
+            racing.append(candidate)
+            if candidate.unit:
+                self._train_epoch(candidate)
+                self._set_budget(candidate)
+        return racing
+
+    def _set_budget(self, unit):
+        """One default fit: its features and probe, then ``max_epochs`` epochs on every row."""
+        est = self.est
+        scale = len(self.targets) / len(self.fit_rows)
+        one_fit = (
+            self.feature_seconds[self.default.image_size] + est.max_epochs * unit.epoch_seconds[0] * scale
+        )
+        self.budget = est.auto_budget * one_fit
+
+    def _prepare(self, candidate):
+        est = self.est
+        model = copy.deepcopy(self.base)
+        model.head.load_state_dict(self.probe_state)
+        self._use(candidate.recipe)
+        owner = type(est).__name__
+        apply_trainable(model, resolve_trainable(model.backbone, candidate.recipe.freeze, owner))
+        est._resolve_augment(True)
+        train_ds = est._dataset(model, self.X, self.targets, self.weights, self.fit_rows, None, None, True)
+        net = est._make_net(model, train_ds, None, {}, est.max_epochs, self.seed, False, quiet=True)
+        return net, train_ds
+
+    def _train_epoch(self, candidate):
+        net, train_ds = candidate.state
+        start = time.perf_counter()
+        net.partial_fit(train_ds, None, epochs=1)
+        seconds = time.perf_counter() - start
+        candidate.epoch_seconds.append(seconds)
+        candidate.seconds += seconds
+        candidate.epochs += 1
+
+    def _epoch_estimate(self, candidate, unit):
+        if candidate.epoch_seconds:
+            return float(np.median(candidate.epoch_seconds))
+        return candidate.cost * unit.epoch_seconds[0]
+
+    def _refit_estimate(self, candidate, unit):
+        scale = len(self.targets) / len(self.fit_rows)
+        return self.est.max_epochs * self._epoch_estimate(candidate, unit) * scale
+
+    def _race(self, racing):
+        """Successive halving: all train to the first rung, a third go on to the next..."""
+        if not racing:
+            return
+        unit = next((c for c in racing if c.unit), racing[0])
+        epochs = self.est.max_epochs
+        rungs = sorted({max(1, epochs // HALVING_RATE**k) for k in range(_rounds(len(racing)), -1, -1)})
+        alive = list(racing)
+        for rung in rungs:
+            for candidate in alive:
+                while candidate.pruned_at is None and candidate.epochs < rung:
+                    leader_refit = max(self._refit_estimate(c, unit) for c in alive if c.pruned_at is None)
+                    need = self._epoch_estimate(candidate, unit) + leader_refit
+                    if self.elapsed() + need > self.budget:
+                        candidate.pruned_at = "budget"
+                    else:
+                        self._train_epoch(candidate)
+                if candidate.epochs:
+                    self._evaluate_tuned(candidate)
+            alive = [c for c in alive if c.pruned_at is None]
+            if rung == rungs[-1] or not alive:
+                break
+            keep = max(1, math.ceil(len(alive) / HALVING_RATE))
+            ranked = sorted(alive, key=lambda c: -c.score)
+            for candidate in ranked[keep:]:
+                candidate.pruned_at = f"epoch {rung}"
+            alive = ranked[:keep]
+        for candidate in racing:
+            candidate.finished = candidate.pruned_at is None and candidate.epochs == epochs
+
+    def _evaluate_tuned(self, candidate):
+        net, _ = candidate.state
+        self._use(candidate.recipe)
+        start = time.perf_counter()
+        logits = self.est._map_batches(net.module_, net.module_, subset(self.X, self.holdout), "holdout")
+        candidate.score = self._score(logits, self.holdout)
+        candidate.seconds += time.perf_counter() - start
+
+    # -------------------------------------------------------------- outcome
+    def _score(self, logits, rows):
+        weights = None if self.weights is None else self.weights[rows]
+        return float(self.est._inner_score(logits, self.targets[rows], weights))
+
+    def _winner(self, heads, tuned):
+        scored = [c for c in heads if not math.isnan(c.cv_score)]
+        best = max(scored, key=lambda c: c.cv_score) if scored else None  # first of equals: cheapest
+        for candidate in tuned:
+            candidate.state = None  # the race's networks are done with
+            if candidate.finished and (best is None or candidate.score > best.score):
+                best = candidate
+        if best is None:  # nothing fitted in the budget: the default recipe
+            return next((c for c in tuned if c.unit), tuned[0] if tuned else heads[0])
+        return best
+
+    def _report(self, candidates, winner):
+        import pandas as pd
+
+        rows = []
+        for c in candidates:
+            rows.append(
+                {
+                    "candidate": c.name,
+                    "freeze": c.recipe.freeze,
+                    "image_size": c.recipe.image_size,
+                    "score": c.score,
+                    "cv_score": c.cv_score,
+                    "epochs": c.epochs,
+                    "seconds": c.seconds,
+                    "pruned_at": c.pruned_at,
+                    "chosen": c is winner,
+                }
+            )
+        report = pd.DataFrame(rows)
+        if self.est._modality != "image":
+            report = report.drop(columns="image_size")
+        return report
+
+
+def _rounds(n_candidates):
+    """Halvings needed to bring ``n_candidates`` down to one at ``HALVING_RATE``."""
+    rounds = 0
+    while n_candidates > 1:
+        n_candidates = math.ceil(n_candidates / HALVING_RATE)
+        rounds += 1
+    return rounds

@@ -1,0 +1,252 @@
+"""freeze="auto" on tiny backbones: the candidates, the budget, the shared work, no leaks."""
+
+import pickle
+
+import numpy as np
+import pytest
+import sklearn
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, cross_val_score, cross_validate
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+
+import sktransfer.finetune._auto as auto
+from sktransfer import ImageClassifier, ImageMultiTask, ImageRegressor, TextClassifier
+from sktransfer.finetune._model import TransferModel
+from sktransfer.finetune._schedules import ResumableLRScheduler, WarmupCosine
+
+from .test_finetune import FAST, dark_bright
+
+AMPLE = 1000.0  # a budget no tiny fit reaches: every candidate runs
+SCANT = 1e-6  # a budget spent by the first epoch of the default recipe
+
+
+def auto_clf(**params):
+    return ImageClassifier("tiny_cnn", freeze="auto", **{**FAST, **params})
+
+
+@pytest.fixture(scope="module")
+def ample():
+    X, y = dark_bright(30)
+    return auto_clf(auto_budget=AMPLE).fit(X, y), X, y
+
+
+def test_report_has_one_row_per_candidate(ample):
+    clf, X, y = ample
+    report = clf.auto_report_
+    # tiny_cnn: 3 blocks, 32 px: heads at 32 and 64 px (1x, 1.5x), last:2, first:2, none
+    assert list(report["candidate"]) == ["head 32 px", "head 64 px", "last:2", "first:2", "none"]
+    assert report["chosen"].sum() == 1
+    chosen = report[report["chosen"]].iloc[0]
+    assert clf.freeze_ == chosen["freeze"] and clf.image_size_ == chosen["image_size"]
+    heads = report[report["freeze"] == "backbone"]
+    assert heads["cv_score"].between(0, 1).all() and (heads["epochs"] == 0).all()
+    assert np.isfinite(report["score"]).all()
+    assert clf.score(X, y) > 0.8
+
+
+def test_successive_halving_gives_the_survivor_every_epoch(ample):
+    report = ample[0].auto_report_
+    tuned = report[report["freeze"] != "backbone"]
+    # three candidates, a third goes on: all train to max_epochs // 3, one to max_epochs
+    assert sorted(tuned["epochs"]) == [1, 1, 3]
+    assert list(tuned[tuned["epochs"] == 1]["pruned_at"]) == ["epoch 1", "epoch 1"]
+    assert tuned[tuned["epochs"] == 3]["pruned_at"].isna().all()
+
+
+def test_a_scant_budget_keeps_only_what_it_can_afford():
+    X, y = dark_bright(30)
+    clf = auto_clf(auto_budget=SCANT).fit(X, y)
+    report = clf.auto_report_.set_index("candidate")
+    # the default recipe's first epoch times the budget's unit; nothing else fine-tunes
+    assert report.loc["last:2", "epochs"] == 1 and report.loc["last:2", "pruned_at"] == "budget"
+    assert (report.loc[["first:2", "none"], "epochs"] == 0).all()
+    assert (report.loc[["first:2", "none"], "pruned_at"] == "budget").all()
+    # the default resolution's features are computed anyway; the larger one is not afforded
+    assert report.loc["head 64 px", "pruned_at"] == "budget"
+    assert clf.freeze_ == "backbone" and clf.image_size_ == 32 and clf.n_epochs_ == 0
+
+
+def test_head_candidates_share_one_feature_pass_per_resolution(monkeypatch):
+    """The five folds of the 64 px head (and its refit, were it chosen) read one pass."""
+    X, y = dark_bright(30)
+    counts = {}
+    features = TransferModel.features
+
+    def counting(model, inputs):
+        if not model.training and len(inputs) > 1:  # not the one-row width probe of a new model
+            counts[inputs.shape[-1]] = counts.get(inputs.shape[-1], 0) + len(inputs)
+        return features(model, inputs)
+
+    monkeypatch.setattr(TransferModel, "features", counting)
+    clf = auto_clf(auto_budget=AMPLE).fit(X, y)
+    assert clf.auto_report_.set_index("candidate")["cv_score"].notna()["head 64 px"]
+    assert counts[64] == len(X)
+
+
+def test_the_outer_test_fold_is_never_seen(monkeypatch):
+    """Test rows are the only ones with a saturated red channel; the fit must never see one."""
+    X, y = dark_bright(40)
+    test = np.arange(len(X)) % 4 == 0
+    X[test, ..., 0] = 255
+    X[~test, ..., 0] = np.minimum(X[~test, ..., 0], 230)
+    reds = []
+    features = TransferModel.features
+
+    def recording(model, inputs):
+        if inputs.dtype == torch.uint8:
+            reds.append(inputs[:, 0].amax().item())
+        return features(model, inputs)
+
+    monkeypatch.setattr(TransferModel, "features", recording)
+    folds = [(np.flatnonzero(~test), np.flatnonzero(test))]
+    no_predictions = lambda estimator, X, y: 0.0  # noqa: E731 (scoring would read the test rows)
+    cross_val_score(auto_clf(auto_budget=AMPLE), X, y, cv=folds, scoring=no_predictions)
+    assert reds and max(reds) < 255
+    auto_clf(auto_budget=SCANT).fit(X, y)  # the check can fail: a fit on every row sees them
+    assert max(reds) == 255
+
+
+def test_groups_stay_on_one_side_of_every_inner_fold():
+    y = torch.as_tensor(np.tile([0, 1], 20))
+    groups = np.repeat(np.arange(10), 4)
+    clf = auto_clf()
+    clf.multilabel_ = False  # what fit sets before the search
+    for train, test in auto.inner_folds(clf, y, groups, seed=0):
+        assert not set(groups[train]) & set(groups[test])
+    with pytest.raises(ValueError, match="at least 2 groups"):
+        auto.inner_folds(clf, y, np.zeros(40), seed=0)
+
+
+def test_groups_reach_the_search_through_metadata_routing(monkeypatch):
+    X, y = dark_bright(24)
+    groups = np.repeat(np.arange(12), 2)
+    seen = []
+    folds = auto.inner_folds
+
+    def spy(estimator, targets, groups, seed):
+        seen.append(groups)
+        return folds(estimator, targets, groups, seed)
+
+    monkeypatch.setattr(auto, "inner_folds", spy)
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf = auto_clf(auto_budget=SCANT).set_fit_request(groups=True)
+        cross_validate(clf, X, y, cv=GroupKFold(2), params={"groups": groups})
+    assert len(seen) == 2
+    for got in seen:
+        assert got is not None and len(got) == 12 and set(got) <= set(groups)
+
+
+def test_grid_search_over_auto_and_fixed_recipes():
+    X, y = dark_bright(16)
+    search = GridSearchCV(auto_clf(auto_budget=SCANT), {"freeze": ["auto", "backbone"]}, cv=KFold(2))
+    search.fit(X, y)
+    assert search.best_params_["freeze"] in {"auto", "backbone"}
+    assert clone(search.best_estimator_).get_params()["freeze"] in {"auto", "backbone"}
+
+
+def test_reproducible_with_random_state_and_pickles(ample):
+    clf, X, y = ample
+    again = clone(clf).fit(X, y)
+    columns = ["candidate", "score", "cv_score", "epochs", "pruned_at", "chosen"]
+    assert again.auto_report_[columns].equals(clf.auto_report_[columns])
+    np.testing.assert_allclose(again.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X))
+    assert restored.auto_report_.equals(clf.auto_report_)
+
+
+def test_a_fixed_refit_drops_the_earlier_report(ample):
+    clf, X, y = ample
+    fixed = clone(clf).set_params(freeze="backbone").fit(X, y)
+    assert not hasattr(fixed, "auto_report_") and fixed.freeze_ == "backbone"
+
+
+def test_a_first_partial_fit_uses_the_fixed_default():
+    X, y = dark_bright(16)
+    clf = auto_clf().partial_fit(X, y)
+    assert clf.freeze_ == "last:3" and not hasattr(clf, "auto_report_")
+
+
+def test_regressor_candidates_are_scored_by_r2():
+    X, _ = dark_bright(30)
+    target = X.mean(axis=(1, 2, 3)) / 255
+    reg = ImageRegressor("tiny_cnn", freeze="auto", auto_budget=SCANT, **FAST).fit(X, target)
+    heads = reg.auto_report_[reg.auto_report_["freeze"] == "backbone"]
+    scores = heads["cv_score"].dropna()
+    assert len(scores) and scores.between(0.5, 1).all()  # R² of predicting the brightness
+
+
+def test_text_candidates():
+    texts = ["good film", "bad film", "great movie", "awful movie"] * 6
+    labels = ["pos", "neg"] * 12
+    clf = TextClassifier("tiny_text", freeze="auto", auto_budget=AMPLE, **FAST).fit(texts, labels)
+    assert list(clf.auto_report_["candidate"]) == ["head", "last:2", "none"]
+    assert "image_size" not in clf.auto_report_
+
+
+@pytest.mark.parametrize(
+    "params, culprit",
+    [
+        ({"unfreeze": {0: "backbone", 1: "none"}}, "unfreeze"),
+        ({"adaptation": "adabn"}, "adaptation"),
+    ],
+)
+def test_auto_refuses_what_it_cannot_combine(params, culprit):
+    X, y = dark_bright(16)
+    domains = np.where(np.arange(16) < 8, 1, -1)
+    with pytest.raises(ValueError, match=f"freeze='auto'.*{culprit}"):
+        auto_clf(**params).fit(X, y, sample_domain=domains if culprit == "adaptation" else None)
+
+
+def test_multitask_estimators_refuse_auto():
+    X, y = dark_bright(16)
+    with pytest.raises(ValueError, match="freeze='auto' is not available"):
+        ImageMultiTask("tiny_cnn", freeze="auto", **FAST).fit(X, np.c_[y, y])
+
+
+def test_groups_must_match_the_samples():
+    X, y = dark_bright(16)
+    with pytest.raises(ValueError, match=r"groups has shape \(3,\)"):
+        auto_clf().fit(X, y, groups=[1, 2, 3])
+
+
+def test_the_schedule_continues_across_partial_fits():
+    """Training 2 + 3 epochs in two calls follows the learning rates of 5 epochs in one."""
+
+    class Rates(Callback):
+        def initialize(self):
+            self.rates = []
+            return self
+
+        def on_batch_end(self, net, **kwargs):
+            self.rates.append(net.optimizer_.param_groups[0]["lr"])
+
+    def net(rates):
+        return NeuralNet(
+            torch.nn.Linear(2, 1),
+            torch.nn.MSELoss,
+            lr=0.1,
+            batch_size=4,
+            max_epochs=5,
+            train_split=None,
+            callbacks=[
+                ResumableLRScheduler(
+                    policy=torch.optim.lr_scheduler.LambdaLR,
+                    lr_lambda=WarmupCosine(5 * 2),
+                    step_every="batch",
+                    last_epoch=-1,
+                ),
+                rates,
+            ],
+        )
+
+    X, y = torch.randn(8, 2), torch.randn(8, 1)
+    whole, split = Rates(), Rates()
+    net(whole).fit(X, y)
+    two_calls = net(split).initialize()
+    two_calls.partial_fit(X, y, epochs=2)
+    two_calls.partial_fit(X, y, epochs=3)
+    assert len(split.rates) == 10
+    np.testing.assert_allclose(split.rates, whole.rates)
