@@ -1,23 +1,30 @@
-"""Which part of the network to train, measured where it matters: the fixed recipes that a
-future freeze="auto" must match (issue: freeze="auto"), on data far from ImageNet.
+"""Which part of the network to train, measured where it matters: ``freeze="auto"`` against
+the fixed recipes it chooses among, on data far from ImageNet and on ants vs bees.
 
-    python benchmarks/real_auto.py [--seeds 0 1 2] [--only eurosat chest]
+    python benchmarks/real_auto.py [--seeds 0 1 2] [--only eurosat chest ants]
+                                   [--recipes auto last:3 ...]
 
 Data (``../shared/data``):
 - EuroSAT RGB: 30 labelled images a class for training (the fixed ``default_rng(0)``
   draw of the backbone benchmark), the other 700 for testing;
 - chest X-rays: split 50/50 by patient (the first fold of ``StratifiedGroupKFold(2)``,
-  shuffled with the seed), so no patient is on both sides.
+  shuffled with the seed), so no patient is on both sides; ``freeze="auto"`` gets the
+  training patients as ``groups``;
+- ants vs bees: ``train`` (245) and ``val`` (153), as in ``real_data.py``.
 
 Recipes, all on the bundled EfficientNet-Lite0:
 - the frozen probe (``ImageEmbedder`` + ``StandardScaler`` + ``LogisticRegression``) at
   224 and 288 px;
 - ``ImageClassifier`` with its defaults and ``freeze`` in {"backbone", "last:3",
-  "none", "first:3"} (``"last:3"`` is the default: its fit time is the cost unit of
-  ``auto_budget``).
+  "none", "first:3"} (``"last:3"`` is the fixed default: its fit time is the cost unit of
+  ``auto_budget``);
+- ``ImageClassifier(freeze="auto")`` (``auto_budget=2.5``): its choice, and its fit time
+  as a multiple of the ``last:3`` fit on the same data and seed.
 
-Writes ``benchmarks/results/real-auto-<host>.{json,md}`` (rows merged by data, recipe
-and seed); about 20 minutes a seed on 2 CPU cores.
+The probes are deterministic (the splits of EuroSAT and ants vs bees do not depend on
+the seed): ``--recipes`` runs a subset. Writes
+``benchmarks/results/real-auto-<host>.{json,md}`` (rows merged by data, recipe and seed);
+about 20 minutes a seed and data set on 2 CPU cores.
 """
 
 import argparse
@@ -27,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import DATA, RESULTS, machine, merge_results
+from _common import DATA, RESULTS, ants_bees, machine, merge_results
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
@@ -37,6 +44,7 @@ from sktransfer import ImageClassifier, ImageEmbedder, load_image_folder
 
 FREEZES = ["backbone", "last:3", "none", "first:3"]
 PROBE_SIZES = [224, 288]
+RECIPES = [f"probe {s} px" for s in PROBE_SIZES] + FREEZES + ["auto"]
 
 
 def eurosat(seed):
@@ -44,7 +52,7 @@ def eurosat(seed):
     rng = np.random.default_rng(0)  # one fixed draw, as in the backbone benchmark
     train = np.concatenate([rng.choice(np.flatnonzero(y == c), 30, replace=False) for c in np.unique(y)])
     test = np.setdiff1d(np.arange(len(X)), train)
-    return X[train], y[train], X[test], y[test]
+    return X[train], y[train], X[test], y[test], None
 
 
 def chest(seed):
@@ -52,20 +60,28 @@ def chest(seed):
     groups = np.array([re.match(r"^((?:NORMAL2-)?IM-\d+|person\d+)", Path(p).name).group(1) for p in X])
     train, test = next(StratifiedGroupKFold(2, shuffle=True, random_state=seed).split(X, y, groups))
     assert not set(groups[train]) & set(groups[test])
-    return X[train], y[train], X[test], y[test]
+    return X[train], y[train], X[test], y[test], groups[train]
+
+
+def ants(seed):
+    (X_train, y_train), (X_test, y_test) = ants_bees()
+    return X_train, y_train, X_test, y_test, None
 
 
 DATASETS = {
     "eurosat": ("EuroSAT (30 a class -> 700)", eurosat),
     "chest": ("chest X-ray (50/50 by patient)", chest),
+    "ants": ("ants vs bees (train 245, val 153)", ants),
 }
 
 
-def run(name, seed):
+def run(name, seed, recipes):
     label, load = DATASETS[name]
-    X_train, y_train, X_test, y_test = load(seed)
+    X_train, y_train, X_test, y_test, groups = load(seed)
     rows = []
     for size in PROBE_SIZES:
+        if f"probe {size} px" not in recipes:
+            continue
         start = time.perf_counter()
         model = make_pipeline(
             ImageEmbedder("efficientnet_lite0", image_size=size),
@@ -75,14 +91,20 @@ def run(name, seed):
         score = model.fit(X_train, y_train).score(X_test, y_test)
         rows.append(row(label, f"probe {size} px", seed, score, time.perf_counter() - start))
         print(rows[-1], flush=True)
-    for freeze in FREEZES:
+    for freeze in [f for f in FREEZES + ["auto"] if f in recipes]:
         start = time.perf_counter()
-        clf = ImageClassifier("efficientnet_lite0", freeze=freeze, random_state=seed).fit(X_train, y_train)
+        clf = ImageClassifier("efficientnet_lite0", freeze=freeze, random_state=seed)
+        clf.fit(X_train, y_train, groups=groups)
         seconds = time.perf_counter() - start
         rows.append(
             row(label, f"ImageClassifier freeze={freeze!r}", seed, clf.score(X_test, y_test), seconds)
         )
-        print(rows[-1], flush=True)
+        if freeze == "auto":
+            report = clf.auto_report_
+            rows[-1]["chosen"] = report.loc[report["chosen"], "candidate"].iloc[0]
+            rows[-1]["report"] = report.to_dict(orient="records")
+            print(report.to_string(), flush=True)
+        print({k: v for k, v in rows[-1].items() if k != "report"}, flush=True)
     return rows
 
 
@@ -96,11 +118,13 @@ def main():
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--only", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=RECIPES)
     args = parser.parse_args()
     rows = []
-    for seed in args.seeds:
-        for name in args.only:
-            rows += run(name, seed)
+    for name in args.only:
+        for seed in args.seeds:
+            rows += run(name, seed, args.recipes)
+            merge_results("real-auto", rows, key=lambda r: (r["data"], r["recipe"], r["seed"]))
     rows = merge_results("real-auto", rows, key=lambda r: (r["data"], r["recipe"], r["seed"]))
     text = markdown(rows)
     (RESULTS / f"real-auto-{machine()['host']}.md").write_text(text)

@@ -295,14 +295,17 @@ class AutoSearch:
         for rung in rungs:
             for candidate in alive:
                 while candidate.pruned_at is None and candidate.epochs < rung:
-                    leader_refit = max(self._refit_estimate(c, unit) for c in alive if c.pruned_at is None)
-                    need = self._epoch_estimate(candidate, unit) + leader_refit
+                    # Room for its refit, and for that of any candidate that already finished
+                    # (it may still win); not for the others', which are checked in their turn.
+                    refits = [self._refit_estimate(c, unit) for c in racing if c is candidate or c.finished]
+                    need = self._epoch_estimate(candidate, unit) + max(refits)
                     if self.elapsed() + need > self.budget:
                         candidate.pruned_at = "budget"
                     else:
                         self._train_epoch(candidate)
-                if candidate.epochs:
+                if candidate.epochs and candidate.pruned_at is None:  # the budget's prunes cannot win
                     self._evaluate_tuned(candidate)
+                candidate.finished = candidate.pruned_at is None and candidate.epochs == epochs
             alive = [c for c in alive if c.pruned_at is None]
             if rung == rungs[-1] or not alive:
                 break
@@ -311,8 +314,6 @@ class AutoSearch:
             for candidate in ranked[keep:]:
                 candidate.pruned_at = f"epoch {rung}"
             alive = ranked[:keep]
-        for candidate in racing:
-            candidate.finished = candidate.pruned_at is None and candidate.epochs == epochs
 
     def _evaluate_tuned(self, candidate):
         net, _ = candidate.state
