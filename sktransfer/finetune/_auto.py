@@ -12,9 +12,10 @@ the work:
 - fine-tuning candidates start from the same probe head and race by successive halving:
   all train a few epochs, the best third goes on, the rest stop;
 - a time budget, in units of one fit of the default recipe (timed on its first epoch),
-  bounds the whole fit, refit of the winner included: a candidate whose next epoch or
-  whose refit would not fit stops (``pruned_at="budget"``), so the search overruns by
-  at most one epoch of one candidate.
+  bounds the whole fit, refit of the winner included: a candidate stops
+  (``pruned_at="budget"``) as soon as its remaining epochs and its refit would not fit,
+  so no time goes to a candidate that could not win, and the fit overruns the budget
+  by at most one epoch of one candidate (estimates err).
 
 The winner is the best head-only candidate by cross-validation unless a fine-tuning
 candidate that finished its epochs scores higher on the shared holdout fold; ties go to
@@ -295,10 +296,12 @@ class AutoSearch:
         for rung in rungs:
             for candidate in alive:
                 while candidate.pruned_at is None and candidate.epochs < rung:
-                    # Room for its refit, and for that of any candidate that already finished
-                    # (it may still win); not for the others', which are checked in their turn.
+                    # Room for the rest of its epochs (it can only win once it has trained them
+                    # all) and its refit, or a finished candidate's, which may still win; the
+                    # other candidates are checked in their turn.
                     refits = [self._refit_estimate(c, unit) for c in racing if c is candidate or c.finished]
-                    need = self._epoch_estimate(candidate, unit) + max(refits)
+                    rest = (epochs - candidate.epochs) * self._epoch_estimate(candidate, unit)
+                    need = rest + max(refits)
                     if self.elapsed() + need > self.budget:
                         candidate.pruned_at = "budget"
                     else:
