@@ -44,12 +44,19 @@ def ants_bees():
     return load_image_folder(root / "train"), load_image_folder(root / "val")
 
 
+def results_path(name, suffix):
+    """``results/<name>-<host>.<suffix>``; ``<name>-cuda-<host>`` where a GPU does the work,
+    so that a GPU machine with this one's host name never merges into its files."""
+    device = "cuda-" if torch.cuda.is_available() else ""
+    return RESULTS / f"{name}-{device}{machine()['host']}.{suffix}"
+
+
 def merge_results(name, rows, key):
-    """Write ``rows`` into ``results/<name>-<host>.json``, replacing earlier rows with the same
+    """Write ``rows`` into ``results_path(name, "json")``, replacing earlier rows with the same
     ``key(row)`` and keeping the others; return all rows."""
     import json
 
-    path = RESULTS / f"{name}-{machine()['host']}.json"
+    path = results_path(name, "json")
     new = {key(r) for r in rows}
     earlier = json.loads(path.read_text())["rows"] if path.exists() else []
     rows = [r for r in earlier if key(r) not in new] + rows

@@ -41,7 +41,7 @@ section "freeze=auto"
 if [ -z "$quick" ] && [ -d "$data/eurosat_rgb" ]; then
   timeout 240 "$PY" benchmarks/real_auto.py --only eurosat chest --seeds 0 \
     --recipes "probe 288 px" backbone last:3 none first:3 auto 2>&1 | grep -v "it/s\]" | tee -a "$LOG"
-  cp benchmarks/results/real-auto-"$(hostname)".* "$OUT"/ 2>/dev/null
+  cp benchmarks/results/real-auto-cuda-"$(hostname)".* "$OUT"/ 2>/dev/null
 else
   echo "left out (--quick, or no $data/eurosat_rgb)" | tee -a "$LOG"
 fi
@@ -63,7 +63,7 @@ if [ -z "$quick" ] && [ -d "$data/office_caltech_10" ]; then
   timeout 600 "$PY" benchmarks/real_adaptation.py --only deep --seeds 0 \
     --deep-freeze last:3 --deep-adaptations none dann coral mmd adabn+pseudo_label \
     --device "$device" 2>&1 | tee -a "$LOG"
-  cp benchmarks/results/real-adaptation-"$(hostname)".* "$OUT"/ 2>/dev/null
+  cp benchmarks/results/real-adaptation-cuda-"$(hostname)".* "$OUT"/ 2>/dev/null
 else
   echo "left out (--quick, or no $data/office_caltech_10)" | tee -a "$LOG"
 fi

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 import torch
-from _common import RESULTS, ants_bees, machine
+from _common import ants_bees, machine, results_path
 from sklearn.model_selection import StratifiedKFold
 
 from sktransfer import ImageEmbedder
@@ -93,7 +93,7 @@ def main():
             f"| {name} | {cv[:, 0].mean():.3f} | {cv[:, 1].mean():.3f} | {scores} | {val[:, 1].mean():.3f} |"
         )
         print(lines[-1], flush=True)
-    out = RESULTS / f"probe-heads-{machine()['host']}.md"
+    out = results_path("probe-heads", "md")
     out.write_text("\n".join(lines) + "\n")
 
 

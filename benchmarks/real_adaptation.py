@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import DATA, RESULTS, machine, merge_results
+from _common import DATA, machine, merge_results, results_path
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -252,7 +252,7 @@ def write(rows):
         part = frame[frame["section"] == section].dropna(axis=1, how="all")
         if len(part):
             lines += [f"## {title}", "", part.drop(columns=["section"]).to_markdown(index=False), ""]
-    (RESULTS / f"real-adaptation-{machine()['host']}.md").write_text("\n".join(lines))
+    results_path("real-adaptation", "md").write_text("\n".join(lines))
 
 
 def main():

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import DATA, RESULTS, ants_bees, machine, merge_results
+from _common import DATA, ants_bees, machine, merge_results, results_path
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
@@ -127,7 +127,7 @@ def main():
             merge_results("real-auto", rows, key=lambda r: (r["data"], r["recipe"], r["seed"]))
     rows = merge_results("real-auto", rows, key=lambda r: (r["data"], r["recipe"], r["seed"]))
     text = markdown(rows)
-    (RESULTS / f"real-auto-{machine()['host']}.md").write_text(text)
+    results_path("real-auto", "md").write_text(text)
     print(text)
 
 

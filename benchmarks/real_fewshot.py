@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from _common import DATA, RESULTS, machine, merge_results
+from _common import DATA, machine, merge_results, results_path
 from sklearn.linear_model import LogisticRegression
 
 from sktransfer import TextClassifier, TextEmbedder, ZeroShotTextClassifier
@@ -185,7 +185,7 @@ def write(rows):
         frame.round(3).to_markdown(index=False),
         "",
     ]
-    (RESULTS / f"real-fewshot-{machine()['host']}.md").write_text("\n".join(lines))
+    results_path("real-fewshot", "md").write_text("\n".join(lines))
 
 
 def main():

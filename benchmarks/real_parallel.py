@@ -18,7 +18,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import RESULTS, ants_bees, machine, merge_results
+from _common import ants_bees, machine, merge_results, results_path
 from joblib import parallel_backend
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -124,7 +124,7 @@ def main():
     }
     rows = merge_results("real-parallel", rows, key=lambda r: r["run"])
     text = markdown(rows, same, val)
-    (RESULTS / f"real-parallel-{machine()['host']}.md").write_text(text)
+    results_path("real-parallel", "md").write_text(text)
     print(text)
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _common import DATA, RESULTS, ants_bees, machine, merge_results
+from _common import DATA, ants_bees, machine, merge_results, results_path
 
 from sktransfer import (
     ImageClassifier,
@@ -426,7 +426,7 @@ def write(rows):
         part = frame[frame["section"] == section].dropna(axis=1, how="all") if len(frame) else frame
         if len(part):
             lines += [f"## {title}", "", part.drop(columns=["section"]).to_markdown(index=False), ""]
-    (RESULTS / f"real-trust-{machine()['host']}.md").write_text("\n".join(lines))
+    results_path("real-trust", "md").write_text("\n".join(lines))
 
 
 def main():
