@@ -250,3 +250,13 @@ def test_the_schedule_continues_across_partial_fits():
     two_calls.partial_fit(X, y, epochs=3)
     assert len(split.rates) == 10
     np.testing.assert_allclose(split.rates, whole.rates)
+
+
+def test_warm_start_keeps_the_choice_and_applies_a_changed_freeze(ample):
+    clf, X, y = ample
+    warm = pickle.loads(pickle.dumps(clf)).set_params(warm_start=True).fit(X, y)
+    assert (warm.freeze_, warm.lr_) == (clf.freeze_, clf.lr_) and hasattr(warm, "auto_report_")
+    fixed = ImageClassifier("tiny_cnn", freeze="backbone", **FAST).fit(X, y)
+    fixed.set_params(freeze="last:1", lr=3e-3, warm_start=True).fit(X, y)
+    assert fixed.freeze_ == "last:1" and fixed.lr_ == 3e-3
+    assert any(name.startswith("stage2") for name in fixed.trainable_parameters_)

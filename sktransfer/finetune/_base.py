@@ -2,6 +2,7 @@
 
 import json
 import os
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -214,12 +215,16 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         self.device_ = self._resolve_device()
         with seeded_rng(seed):
             choice = None
-            if search and not continuing and self.freeze == "auto":
+            if continuing:
+                if self.freeze != "auto":  # a freeze or lr changed since applies to the fits that continue
+                    recipe = self._fixed_recipe()
+                    self._apply_recipe(replace(recipe, image_size=getattr(self, "image_size_", None)))
+            elif search and self.freeze == "auto":
                 self._check_auto(owner, adaptations, specs)
                 choice = AutoSearch(self, X, targets, weights, groups, seed, self._fixed_recipe()).run()
                 self._apply_recipe(choice.recipe)
                 epochs = epochs if choice.recipe.epochs is None else choice.recipe.epochs
-            elif not continuing:
+            else:
                 self._apply_recipe(self._fixed_recipe())
             backbone = self.net_.module_.backbone if continuing else self._load_backbone()
             # Every spec is resolved against the backbone's names before any batch runs.
