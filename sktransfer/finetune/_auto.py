@@ -132,7 +132,6 @@ class AutoSearch:
         self.features = {}  # resolution -> features of every training row
         self.feature_seconds = {}
         self.budget = math.inf  # seconds; known once the default recipe's first epoch is timed
-        self.refit_estimates = {}
 
     # ------------------------------------------------------------------ driver
     def run(self):
@@ -225,8 +224,6 @@ class AutoSearch:
             scores.append(self._score(logits, test))
         candidate.score, candidate.cv_score = scores[0], float(np.mean(scores))
         candidate.seconds = time.perf_counter() - start
-        fold_seconds = (candidate.seconds - cost) / len(self.folds)
-        self.refit_estimates[candidate.name] = fold_seconds * len(self.targets) / len(self.fit_rows)
 
     def _fresh_head(self):
         head = copy.deepcopy(self.base.head)
