@@ -1,6 +1,7 @@
 """freeze="auto" on tiny backbones: the candidates, the budget, the shared work, no leaks."""
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from sktransfer.finetune._schedules import ResumableLRScheduler, WarmupCosine
 
 from .test_finetune import FAST, dark_bright
 
-AMPLE = 1000.0  # a budget no tiny fit reaches: every candidate runs
+AMPLE = None  # no budget: every candidate runs
 SCANT = 1e-6  # a budget spent by the first epoch of the default recipe
 
 
@@ -119,6 +120,21 @@ def test_groups_stay_on_one_side_of_every_inner_fold():
         auto.inner_folds(clf, y, np.zeros(40), seed=0)
 
 
+def test_groups_for_the_splitter_alone_need_no_request(monkeypatch):
+    """With routing on, groups passed for the splitter do not reach fit unless requested."""
+    X, y = dark_bright(24)
+    seen = []
+    folds = auto.inner_folds
+    monkeypatch.setattr(
+        auto, "inner_folds", lambda est, t, groups, seed: seen.append(groups) or folds(est, t, groups, seed)
+    )
+    with sklearn.config_context(enable_metadata_routing=True):
+        cross_validate(
+            auto_clf(auto_budget=SCANT), X, y, cv=GroupKFold(2), params={"groups": np.arange(24) // 2}
+        )
+    assert seen == [None, None]
+
+
 def test_groups_reach_the_search_through_metadata_routing(monkeypatch):
     X, y = dark_bright(24)
     groups = np.repeat(np.arange(12), 2)
@@ -191,6 +207,7 @@ def test_text_candidates():
     [
         ({"unfreeze": {0: "backbone", 1: "none"}}, "unfreeze"),
         ({"adaptation": "adabn"}, "adaptation"),
+        ({"head_init": "random"}, "head_init"),
     ],
 )
 def test_auto_refuses_what_it_cannot_combine(params, culprit):
@@ -243,13 +260,18 @@ def test_the_schedule_continues_across_partial_fits():
         )
 
     X, y = torch.randn(8, 2), torch.randn(8, 1)
-    whole, split = Rates(), Rates()
-    net(whole).fit(X, y)
+    whole, split, warm = Rates(), Rates(), Rates()
+    first = net(whole).fit(X, y)
     two_calls = net(split).initialize()
     two_calls.partial_fit(X, y, epochs=2)
     two_calls.partial_fit(X, y, epochs=3)
     assert len(split.rates) == 10
     np.testing.assert_allclose(split.rates, whole.rates)
+    # a new net that takes over an earlier fit's history (a warm start) starts its own schedule
+    fresh = net(warm).initialize()
+    fresh.history_ = first.history_
+    fresh.partial_fit(X, y, epochs=5)
+    np.testing.assert_allclose(warm.rates, whole.rates)
 
 
 def test_warm_start_keeps_the_choice_and_applies_a_changed_freeze(ample):
@@ -260,3 +282,41 @@ def test_warm_start_keeps_the_choice_and_applies_a_changed_freeze(ample):
     fixed.set_params(freeze="last:1", lr=3e-3, warm_start=True).fit(X, y)
     assert fixed.freeze_ == "last:1" and fixed.lr_ == 3e-3
     assert any(name.startswith("stage2") for name in fixed.trainable_parameters_)
+
+
+def test_multilabel_and_weighted_rows():
+    X, y = dark_bright(30)
+    Y = np.c_[y == "dark", np.arange(30) % 3 == 0].astype(int)
+    weights = np.where(np.arange(30) < 10, 0.0, 1.0)
+    clf = auto_clf(auto_budget=SCANT).fit(X, Y, sample_weight=weights)
+    assert clf.multilabel_ and clf.auto_report_["chosen"].sum() == 1
+    assert clf.predict(X).shape == (30, 2)
+
+
+def test_a_failed_search_leaves_an_earlier_fit_as_it_was(ample, monkeypatch):
+    clf, X, y = ample
+    model = pickle.loads(pickle.dumps(clf))
+    before = (model.data_config_, model.image_size_, model.freeze_)
+    expected = model.predict_proba(X)
+
+    def interrupted(self, *args):
+        self._use(replace(self.default, image_size=64))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(auto.AutoSearch, "_race", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    assert (model.data_config_, model.image_size_, model.freeze_) == before
+    np.testing.assert_allclose(model.predict_proba(X), expected)
+
+
+def test_skops_round_trip_of_an_auto_fit(ample, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    from sktransfer import skops_trusted_types
+
+    clf, X, y = ample
+    sio.dump(clf, tmp_path / "auto.skops")
+    loaded = sio.load(tmp_path / "auto.skops", trusted=skops_trusted_types())
+    assert loaded.image_size_ == clf.image_size_ and loaded.freeze_ == clf.freeze_
+    assert loaded.auto_report_[["candidate", "chosen"]].equals(clf.auto_report_[["candidate", "chosen"]])
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from .._device import resolve_precision
+from .._device import fast_kernels, resolve_precision
 from ..data import subset
 from ._freeze import apply_trainable, resolve_trainable
 from ._probe import PROBE_PENALTIES
@@ -214,7 +214,9 @@ class AutoSearch:
         for train, test in self.folds:
             head = self._fresh_head()
             # The L2 penalty is cross-validated in the first fold and kept in the others
-            # (a nested search in every fold would cost five times as many fits).
+            # (a nested search in every fold would cost five times as many fits; the
+            # first fold's rows include the others' test rows: cv_score is a little
+            # optimistic, alike for every resolution).
             penalty = self.est._fit_head(
                 head, features, self.targets, self.weights, train, self.seed, quiet=True, penalties=penalties
             )
@@ -232,15 +234,12 @@ class AutoSearch:
 
     # ---------------------------------------------------------- fine-tuning
     def _start_race(self, tuned):
-        """Every fine-tuning candidate, ready to train; the default recipe trains its first
-        epoch now, which times the budget's unit."""
-        racing = []
-        for candidate in sorted(tuned, key=lambda c: not c.unit):
-            candidate.state = self._prepare(candidate)
-            racing.append(candidate)
-            if candidate.unit:
-                self._train_epoch(candidate)
-                self._set_budget(candidate)
+        """The fine-tuning candidates, the default recipe first: it trains its first epoch
+        now, which times the budget's unit."""
+        racing = sorted(tuned, key=lambda c: not c.unit)
+        if racing:
+            self._train_epoch(racing[0])
+            self._set_budget(racing[0])
         return racing
 
     def _set_budget(self, unit):
@@ -250,7 +249,7 @@ class AutoSearch:
         one_fit = (
             self.feature_seconds[self.default.image_size] + est.max_epochs * unit.epoch_seconds[0] * scale
         )
-        self.budget = est.auto_budget * one_fit
+        self.budget = math.inf if est.auto_budget is None else est.auto_budget * one_fit
 
     def _prepare(self, candidate):
         est = self.est
@@ -265,9 +264,12 @@ class AutoSearch:
         return net, train_ds
 
     def _train_epoch(self, candidate):
-        net, train_ds = candidate.state
         start = time.perf_counter()
-        net.partial_fit(train_ds, None, epochs=1)
+        if candidate.state is None:  # built when it first trains; dropped when it stops
+            candidate.state = self._prepare(candidate)
+        net, train_ds = candidate.state
+        with fast_kernels(self.est.device_):
+            net.partial_fit(train_ds, None, epochs=1)
         seconds = time.perf_counter() - start
         candidate.epoch_seconds.append(seconds)
         candidate.seconds += seconds
@@ -300,7 +302,7 @@ class AutoSearch:
                     rest = (epochs - candidate.epochs) * self._epoch_estimate(candidate, unit)
                     need = rest + max(refits)
                     if self.elapsed() + need > self.budget:
-                        candidate.pruned_at = "budget"
+                        candidate.pruned_at, candidate.state = "budget", None
                     else:
                         self._train_epoch(candidate)
                 if candidate.epochs and candidate.pruned_at is None:  # the budget's prunes cannot win
@@ -310,9 +312,9 @@ class AutoSearch:
             if rung == rungs[-1] or not alive:
                 break
             keep = max(1, math.ceil(len(alive) / HALVING_RATE))
-            ranked = sorted(alive, key=lambda c: -c.score)
+            ranked = sorted(alive, key=lambda c: -_finite(c.score))
             for candidate in ranked[keep:]:
-                candidate.pruned_at = f"epoch {rung}"
+                candidate.pruned_at, candidate.state = f"epoch {rung}", None
             alive = ranked[:keep]
 
     def _evaluate_tuned(self, candidate):
@@ -333,7 +335,7 @@ class AutoSearch:
         best = max(scored, key=lambda c: c.cv_score) if scored else None  # first of equals: cheapest
         for candidate in tuned:
             candidate.state = None  # the race's networks are done with
-            if candidate.finished and (best is None or candidate.score > best.score):
+            if candidate.finished and (best is None or _finite(candidate.score) > _finite(best.score)):
                 best = candidate
         if best is None:  # nothing fitted in the budget: the default recipe
             return next((c for c in tuned if c.unit), tuned[0] if tuned else heads[0])
@@ -361,6 +363,11 @@ class AutoSearch:
         if self.est._modality != "image":
             report = report.drop(columns="image_size")
         return report
+
+
+def _finite(score):
+    """A score to rank by: NaN (a holdout whose rows all weigh 0) ranks last."""
+    return -math.inf if math.isnan(score) else score
 
 
 def _rounds(n_candidates):

@@ -87,8 +87,12 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         "accelerator": [None, HasMethods(["prepare", "backward"])],
         "adaptation": [str, list, tuple],
         "adaptation_weight": [Interval(Real, 0, None, closed="left")],
-        "auto_budget": [Interval(Real, 0, None, closed="neither")],
+        "auto_budget": [None, Interval(Real, 0, None, closed="neither")],
     }
+
+    # `groups` goes to fit only when asked (set_fit_request(groups=True)): with metadata
+    # routing on, a search passing groups to its splitter alone keeps working as before.
+    __metadata_request__fit = {"groups": False}
 
     # What freeze="auto" falls back to where it cannot search (a first partial_fit):
     # the modality's fixed default.
@@ -221,7 +225,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                     self._apply_recipe(replace(recipe, image_size=getattr(self, "image_size_", None)))
             elif search and self.freeze == "auto":
                 self._check_auto(owner, adaptations, specs)
-                choice = AutoSearch(self, X, targets, weights, groups, seed, self._fixed_recipe()).run()
+                choice = self._search(X, targets, weights, groups, seed)
                 self._apply_recipe(choice.recipe)
                 epochs = epochs if choice.recipe.epochs is None else choice.recipe.epochs
             else:
@@ -241,7 +245,10 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             apply_trainable(model, initial)
             if "adabn" in adaptations:
                 self._require_batchnorm(model)
-            train_idx, valid_idx = self._split_domains(targets, seed, source, groups)
+            if epochs:
+                train_idx, valid_idx = self._split_domains(targets, seed, source, groups)
+            else:  # the probe head alone: nothing stops early, every row fits it
+                train_idx, valid_idx = np.arange(len(targets)), None
             labelled = train_idx if source is None else train_idx[source[train_idx]]
             self._adapt_encoder(model, X, targets, weights, labelled, seed, continuing)
             backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
@@ -322,6 +329,19 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         freeze = self._fixed_freeze if self.freeze == "auto" else self.freeze
         return Recipe(freeze, self.lr, self.lr_decay, getattr(self, "image_size", None))
 
+    def _search(self, X, targets, weights, groups, seed):
+        """Run freeze="auto"'s search; if it fails, the fitted state it changed (the
+        resolution, the recipe) is put back, so an earlier fit still predicts as before."""
+        changed = ("data_config_", "image_size_", "freeze_", "lr_", "lr_decay_", "augment_")
+        before = {name: self.__dict__[name] for name in changed if name in self.__dict__}
+        try:
+            return AutoSearch(self, X, targets, weights, groups, seed, self._fixed_recipe()).run()
+        except BaseException:
+            for name in changed:
+                self.__dict__.pop(name, None)
+            self.__dict__.update(before)
+            raise
+
     def _apply_recipe(self, recipe):
         """Train by ``recipe`` from now on: its values become the fitted ``freeze_``, ``lr_``
         and ``lr_decay_`` that the fit reads (images: ``image_size_`` too)."""
@@ -333,6 +353,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             "adaptation": bool(adaptations),
             "accelerator": self.accelerator is not None,
             "strategy": getattr(self, "strategy", "standard") != "standard",
+            "head_init": self.head_init != "probe",  # its head-only recipes are probe heads
         }
         bad = [name for name, clash in problems.items() if clash]
         if bad:

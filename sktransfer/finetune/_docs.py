@@ -90,18 +90,21 @@ ADAPTATION = """
         unweighted value is in ``history`` (``train_<name>_loss``)."""
 
 AUTO = """
-    auto_budget : float, default=2.5
+    auto_budget : float or None, default=2.5
         With ``freeze="auto"``: the time the whole fit may take, in units of one fit
         with the modality's fixed default (``freeze="last:3"`` for images, ``"none"``
-        for texts), timed on its first epoch. The search compares, on inner folds of
-        the training rows only (stratified; grouped with ``groups``), the head alone
-        on frozen features (images: at 1x, 1.25x and 1.5x the pretraining
-        resolution; features computed once per resolution), and fine-tuning recipes
-        (images: ``"last:3"``, ``"first:3"``, ``"none"``; texts: ``"last:2"``,
-        ``"none"``) that start from one probe head and race by successive halving.
-        A candidate whose next epoch or refit would overrun the budget stops, so the
-        fit overruns it by one epoch of one candidate at most. The winner is refitted
-        on every training row; ``auto_report_`` shows the race."""
+        for texts), timed on its first epoch; None: no limit (every candidate runs, and
+        the choice no longer depends on the machine's speed). The search compares, on
+        inner folds of the training rows only (stratified; grouped with ``groups``),
+        the head alone on frozen features (a probe head; images: at 1x, 1.25x and
+        1.5x the pretraining resolution; features computed once per resolution), and
+        fine-tuning recipes (images: ``"last:3"``, ``"first:3"``, ``"none"``; texts:
+        ``"last:2"``, ``"none"``) that start from one probe head and race by
+        successive halving. A fine-tuning candidate trains an epoch only while its
+        remaining epochs and its refit fit in the budget: with the default budget,
+        ``"first:3"`` and ``"none"`` never start (they need about 4 and 5). The
+        winner is refitted on every training row; ``auto_report_`` shows the race.
+        Needs ``head_init="probe"``."""
 
 FITTED = """
 

@@ -45,7 +45,8 @@ class ImageInputs:
     _fixed_freeze = "last:3"
 
     def _setup(self, backbone):
-        self.image_size_ = self.image_size_ or finetune_size(backbone)
+        # (models saved before image_size_ existed trained at image_size or its default)
+        self.image_size_ = getattr(self, "image_size_", None) or self.image_size or finetune_size(backbone)
         self.data_config_ = backbone.data_config.with_input_size(self.image_size_)
 
     def _apply_recipe(self, recipe):
@@ -58,8 +59,10 @@ class ImageInputs:
         epochs; then, at the fine-tuning resolution, the last 3 blocks (the default), the
         first 3 (input-level shifts) and the whole network at a flatter learning rate."""
         native = backbone.data_config.input_size
-        factors = (1.0,) if _fixed_resolution(backbone) else (1.0, 1.25, 1.5)
-        sizes = sorted({_scaled(native, f) for f in factors} | {default.image_size})
+        sizes = {native, default.image_size}
+        if not _fixed_resolution(backbone):
+            sizes |= {finetune_size(backbone), _scaled(native, 1.5)}
+        sizes = sorted(sizes)
         heads = [
             Candidate(f"head {size} px", replace(default, freeze="backbone", image_size=size, epochs=0))
             for size in sizes

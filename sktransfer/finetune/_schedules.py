@@ -23,16 +23,27 @@ class WarmupCosine:
 
 
 class ResumableLRScheduler(LRScheduler):
-    """skorch's per-batch scheduler, continued where it stopped when ``partial_fit`` trains a
-    net again (skorch starts the schedule over), so a fit in several calls (the rungs of
-    ``freeze="auto"``) follows the one schedule a single call would."""
+    """skorch's per-batch scheduler, continued where it stopped when ``partial_fit`` trains
+    the same net again (skorch starts the schedule over), so a fit in several calls (the
+    rungs of ``freeze="auto"``) follows the one schedule a single call would. It counts
+    its own steps: a new net given an earlier fit's history (a warm start) starts afresh."""
+
+    def initialize(self):
+        super().initialize()
+        self.steps_ = 0
+        return self
 
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)
-        if self.batch_idx_:  # `initial_lr` was set by the first call; resume at this step
+        self.batch_idx_ = self.steps_
+        if self.steps_:  # `initial_lr` was set by the first call; resume at this step
             self.lr_scheduler_ = self._get_scheduler(
-                net, self.policy_, **{**self.kwargs, "last_epoch": self.batch_idx_ - 1}
+                net, self.policy_, **{**self.kwargs, "last_epoch": self.steps_ - 1}
             )
+
+    def on_batch_end(self, net, training, **kwargs):
+        super().on_batch_end(net, training=training, **kwargs)
+        self.steps_ += bool(training)
 
 
 class GradualUnfreezing(Callback):

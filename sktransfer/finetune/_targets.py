@@ -224,7 +224,10 @@ class RegressorTargets(RegressorMixin):
         mean = torch.stack([_weighted_mean(t, weights) for t in targets.T])
         residual = torch.stack([_weighted_mean(e, weights) for e in ((targets - outputs) ** 2).T])
         spread = torch.stack([_weighted_mean(d, weights) for d in ((targets - mean) ** 2).T])
-        return float((1 - residual / spread.clamp_min(1e-12)).mean())
+        # as r2_score: a constant target scores 1 when predicted exactly, else 0
+        constant = spread <= 1e-12
+        r2 = torch.where(constant, (residual <= 1e-12).double(), 1 - residual / spread.clamp_min(1e-12))
+        return float(r2.mean())
 
     def predict(self, X, sample_domain=None):
         """Predicted targets, shape (n_samples,) or (n_samples, n_targets) as in ``fit``."""
