@@ -264,10 +264,12 @@ class AutoSearch:
         return net, train_ds
 
     def _train_epoch(self, candidate):
-        start = time.perf_counter()
         if candidate.state is None:  # built when it first trains; dropped when it stops
+            start = time.perf_counter()
             candidate.state = self._prepare(candidate)
+            candidate.seconds += time.perf_counter() - start
         net, train_ds = candidate.state
+        start = time.perf_counter()
         with fast_kernels(self.est.device_):
             net.partial_fit(train_ds, None, epochs=1)
         seconds = time.perf_counter() - start
