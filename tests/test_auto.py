@@ -320,3 +320,24 @@ def test_skops_round_trip_of_an_auto_fit(ample, tmp_path):
     assert loaded.image_size_ == clf.image_size_ and loaded.freeze_ == clf.freeze_
     assert loaded.auto_report_[["candidate", "chosen"]].equals(clf.auto_report_[["candidate", "chosen"]])
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+
+
+def test_the_refit_is_the_fit_of_the_chosen_recipe(monkeypatch):
+    """The search draws from its own copy of the seeded generators: the refit is exactly the
+    fit of the chosen recipe with the same random_state (fine-tuning candidates only here,
+    so that the winner trains epochs that draw random numbers)."""
+    from sktransfer.finetune._inputs import ImageInputs
+
+    candidates = ImageInputs._auto_candidates
+    monkeypatch.setattr(
+        ImageInputs,
+        "_auto_candidates",
+        lambda self, backbone, default: [c for c in candidates(self, backbone, default) if not c.head_only],
+    )
+    X, y = dark_bright(30)
+    clf = auto_clf(auto_budget=None).fit(X, y)
+    assert clf.freeze_ != "backbone" and clf.n_epochs_ == FAST["max_epochs"]
+    fixed = ImageClassifier(
+        "tiny_cnn", freeze=clf.freeze_, lr=clf.lr_, lr_decay=clf.lr_decay_, image_size=clf.image_size_, **FAST
+    ).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), fixed.predict_proba(X), atol=1e-6)

@@ -225,7 +225,10 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                     self._apply_recipe(replace(recipe, image_size=getattr(self, "image_size_", None)))
             elif search and self.freeze == "auto":
                 self._check_auto(owner, adaptations, specs)
-                choice = self._search(X, targets, weights, groups, seed)
+                # The search draws from its own copy of the seeded generators, so the refit
+                # draws exactly as a fit with the chosen recipe and this random_state would.
+                with seeded_rng(seed):
+                    choice = self._search(X, targets, weights, groups, seed)
                 self._apply_recipe(choice.recipe)
                 epochs = epochs if choice.recipe.epochs is None else choice.recipe.epochs
             else:
