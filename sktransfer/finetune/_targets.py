@@ -166,11 +166,10 @@ class ClassifierTargets(ClassifierMixin):
     def _inner_score(self, logits, targets, weights):
         """Accuracy of ``logits`` on encoded ``targets`` (subset accuracy for multilabel
         ``y``), as ``score`` computes it: what ``freeze="auto"`` compares candidates by."""
-        if self.multilabel_:
-            correct = ((logits >= 0).float() == targets).all(dim=1)
-        else:
-            correct = logits.argmax(dim=1) == targets
-        return _weighted_mean(correct.double(), weights)
+        from sklearn.metrics import accuracy_score
+
+        predicted = (logits >= 0).int() if self.multilabel_ else logits.argmax(dim=1)
+        return _weighted_score(accuracy_score, targets.int(), predicted, weights)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -220,14 +219,9 @@ class RegressorTargets(RegressorMixin):
     def _inner_score(self, outputs, targets, weights):
         """R² of ``outputs`` on standardised ``targets``, averaged over the targets, as
         ``score`` computes it: what ``freeze="auto"`` compares candidates by."""
-        outputs, targets = outputs.double(), targets.double()
-        mean = torch.stack([_weighted_mean(t, weights) for t in targets.T])
-        residual = torch.stack([_weighted_mean(e, weights) for e in ((targets - outputs) ** 2).T])
-        spread = torch.stack([_weighted_mean(d, weights) for d in ((targets - mean) ** 2).T])
-        # as r2_score: a constant target scores 1 when predicted exactly, else 0
-        constant = spread <= 1e-12
-        r2 = torch.where(constant, (residual <= 1e-12).double(), 1 - residual / spread.clamp_min(1e-12))
-        return float(r2.mean())
+        from sklearn.metrics import r2_score
+
+        return _weighted_score(r2_score, targets, outputs, weights)
 
     def predict(self, X, sample_domain=None):
         """Predicted targets, shape (n_samples,) or (n_samples, n_targets) as in ``fit``."""
@@ -240,9 +234,9 @@ class RegressorTargets(RegressorMixin):
         return tags
 
 
-def _weighted_mean(values, weights):
-    """Mean of a 1-D tensor, weighted by ``weights`` (a tensor or None)."""
-    if weights is None:
-        return values.mean()
-    weights = weights.double()
-    return (values * weights).sum() / weights.sum()
+def _weighted_score(metric, targets, predicted, weights):
+    """scikit-learn's ``metric`` on tensors, sample-weighted; NaN when every weight is 0."""
+    if weights is not None and not float(weights.sum()) > 0:
+        return float("nan")
+    w = None if weights is None else weights.numpy()
+    return float(metric(targets.numpy(), predicted.numpy(), sample_weight=w))
