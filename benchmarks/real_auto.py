@@ -135,12 +135,12 @@ def main():
     parser.add_argument("--only", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=RECIPES)
     args = parser.parse_args()
-    rows = []
+    new, rows = [], []
     for name in args.only:
         for seed in args.seeds:
-            rows += run(name, seed, args.recipes)
-            merge_results("real-auto", rows, key=lambda r: (r["data"], r["recipe"], r["seed"]))
-    rows = merge_results("real-auto", rows, key=lambda r: (r["data"], r["recipe"], r["seed"]))
+            new += run(name, seed, args.recipes)
+            # written after every seed: an interrupted run keeps what it measured
+            rows = merge_results("real-auto", new, key=lambda r: (r["data"], r["recipe"], r["seed"]))
     text = markdown(rows)
     results_path("real-auto", "md").write_text(text)
     print(text)

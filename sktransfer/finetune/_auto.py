@@ -33,7 +33,7 @@ import torch
 from .._device import fast_kernels, resolve_precision
 from ..data import subset
 from ._freeze import apply_trainable, resolve_trainable
-from ._probe import PROBE_PENALTIES
+from ._probe import PROBE_PENALTIES, kfold_splits
 
 # Successive halving: a third of the racing fine-tuning candidates go on at each rung.
 HALVING_RATE = 3
@@ -90,8 +90,6 @@ def inner_folds(estimator, targets, groups, seed):
     """Inner cross-validation folds over the training rows: stratified for classes, grouped
     when ``groups`` are given (no group on both sides), ``INNER_FOLDS`` of them or fewer
     when a class or the groups are too few."""
-    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
-
     owner = type(estimator).__name__
     stratify = estimator._stratify(targets)
     n = len(targets)
@@ -105,18 +103,7 @@ def inner_folds(estimator, targets, groups, seed):
             f"{owner}: freeze='auto' validates its candidates on held-out training rows and needs "
             f"at least 2 {what}; give more data or choose a fixed freeze (e.g. 'last:3')."
         )
-    index = np.zeros(n)
-    if groups is not None:
-        if stratify is not None:
-            splits = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(
-                index, stratify, groups
-            )
-        else:
-            splits = GroupKFold(folds).split(index, groups=groups)
-    elif stratify is not None:
-        splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(index, stratify)
-    else:
-        splits = KFold(folds, shuffle=True, random_state=seed).split(index)
+    splits = kfold_splits(n, folds, seed, stratify, groups)
     return [(np.sort(train), np.sort(test)) for train, test in splits]
 
 

@@ -105,17 +105,29 @@ def _fit_head_lbfgs(head, features, targets, loss, penalty, max_iter=200, index=
 def _probe_splits(targets, folds, seed):
     """Cross-validation folds (index tensors on the targets' device): stratified for class
     indices, plain k-fold otherwise; none when a class has fewer than ``folds`` samples."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
     y = targets.cpu().numpy()
-    index = np.zeros(len(y))
-    if y.ndim == 1 and y.dtype.kind in "iu":
-        if np.bincount(y)[np.unique(y)].min() < folds:
-            return []
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed).split(index, y)
-    elif len(y) < 2 * folds:
+    stratify = y if y.ndim == 1 and y.dtype.kind in "iu" else None
+    if stratify is not None and np.bincount(y)[np.unique(y)].min() < folds:
         return []
-    else:
-        splitter = KFold(folds, shuffle=True, random_state=seed).split(index)
+    if stratify is None and len(y) < 2 * folds:
+        return []
     device = targets.device
-    return [(torch.as_tensor(a, device=device), torch.as_tensor(b, device=device)) for a, b in splitter]
+    return [
+        (torch.as_tensor(a, device=device), torch.as_tensor(b, device=device))
+        for a, b in kfold_splits(len(y), folds, seed, stratify)
+    ]
+
+
+def kfold_splits(n, folds, seed, stratify=None, groups=None):
+    """Shuffled k-fold splits of ``n`` rows as index arrays: stratified by ``stratify``
+    (labels) when given, keeping each of ``groups`` on one side when given."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    index = np.zeros(n)
+    if groups is not None and stratify is not None:
+        return StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(index, stratify, groups)
+    if groups is not None:
+        return GroupKFold(folds).split(index, groups=groups)
+    if stratify is not None:
+        return StratifiedKFold(folds, shuffle=True, random_state=seed).split(index, stratify)
+    return KFold(folds, shuffle=True, random_state=seed).split(index)
