@@ -215,6 +215,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             targets, weights = self._encode_source_targets(y, source, continuing, classes, weights)
         if "pseudo_label" in adaptations and getattr(self, "multilabel_", False):
             raise ValueError(f"{owner}: adaptation='pseudo_label' needs one class per row, not multilabel y.")
+        described = self._described_rows(owner)  # checked before any weight is loaded
         seed = self._seed()
         self.device_ = self._resolve_device()
         with seeded_rng(seed):
@@ -253,6 +254,10 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             else:  # the probe head alone: nothing stops early, every row fits it
                 train_idx, valid_idx = np.arange(len(targets)), None
             labelled = train_idx if source is None else train_idx[source[train_idx]]
+            if described is not None and not continuing:  # after the split: never held out
+                X, targets, weights, source, train_idx, labelled = _append_training_rows(
+                    described, X, targets, weights, source, train_idx, labelled
+                )
             self._adapt_encoder(model, X, targets, weights, labelled, seed, continuing)
             backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
             if set(adaptations) & set(FEATURE_LOSSES) and not backbone_trains:
@@ -357,6 +362,8 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             "accelerator": self.accelerator is not None,
             "strategy": getattr(self, "strategy", "standard") != "standard",
             "head_init": self.head_init != "probe",  # its head-only recipes are probe heads
+            # its inner folds would score candidates on the descriptions too
+            "class_descriptions": getattr(self, "class_descriptions", None) is not None,
         }
         bad = [name for name, clash in problems.items() if clash]
         if bad:
@@ -472,6 +479,12 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             **{f"iterator_valid__{k}": v for k, v in options.items()},
         )
         return net.initialize()
+
+    def _described_rows(self, owner):
+        """Extra training rows that every fit starting from the pretrained weights adds
+        beside the labelled ones, ``(inputs, encoded targets, relative weights)``, or None
+        (a hook: the class descriptions of TextClassifier use it)."""
+        return None
 
     def _adapt_encoder(self, model, X, targets, weights, train_idx, seed, continuing):
         """Train the backbone before the head's training (a hook: the contrastive few-shot
@@ -837,3 +850,21 @@ def _check_weights(sample_weight, n_samples, owner):
     if weights.sum() <= 0:
         raise ValueError(f"{owner}: sample_weight sums to 0: no sample would count.")
     return torch.as_tensor(weights, dtype=torch.float32)
+
+
+def _append_training_rows(rows, X, targets, weights, source, train_idx, labelled):
+    """``rows`` (inputs, encoded targets, relative weights) appended to the data and to
+    the training and labelled indices; a relative weight of 1 is the labelled rows' mean
+    weight."""
+    inputs, extra, relative = rows
+    new = np.arange(len(X), len(X) + len(inputs))
+    X = list(X) + list(inputs)
+    targets = torch.cat([targets, extra])
+    relative = torch.as_tensor(relative, dtype=torch.float32)
+    if weights is None and not torch.all(relative == 1):
+        weights = torch.ones(len(targets) - len(inputs))
+    if weights is not None:
+        weights = torch.cat([weights, weights[labelled].mean() * relative])
+    if source is not None:
+        source = np.concatenate([source, np.ones(len(inputs), dtype=bool)])
+    return X, targets, weights, source, np.concatenate([train_idx, new]), np.concatenate([labelled, new])

@@ -165,6 +165,21 @@ STRATEGY = """
         or one repetition at least); ``sample_weight`` and ``class_weight`` weight the
         pairs."""
 
+DESCRIPTIONS = """
+    class_descriptions : dict or None, default=None
+        Words that describe some or all classes, ``{class: description or list of
+        descriptions}`` (e.g. ``{0: "negative", 1: "positive"}``), as a zero-shot
+        classifier reads them: each is put into the templates of
+        :class:`~sktransfer.ZeroShotTextClassifier` and the sentences join the
+        training rows of their class, in the contrastive pairs and the head alike,
+        never in a validation split (with ``adaptation``, as source rows). Each
+        sentence weighs the labelled rows' mean ``sample_weight``, divided by the
+        number of descriptions of its class (they share its weight, as the zero-shot
+        classifier averages them). With a handful of labelled texts this prior is worth several
+        points (see docs/fewshot.md); with thousands it fades. Used by a fit that starts
+        from the pretrained weights (not by a warm-started fit or ``partial_fit`` that
+        continues one)."""
+
 MULTITASK = """
     tasks : dict, list or None, default=None
         The kind of each column of ``y``: ``{"column": "classification" | "regression"}``

@@ -3,16 +3,19 @@
 from numbers import Integral
 
 import numpy as np
+import torch
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 
 from ..data import subset
+from ..zeroshot._descriptions import described_texts
 from ._base import BaseTransferEstimator
 from ._contrastive import train_contrastive
 from ._docs import (
     CLASSIFIER,
     CLASSIFIER_ATTRIBUTES,
     CONTRASTIVE_ATTRIBUTES,
+    DESCRIPTIONS,
     REGRESSOR_ATTRIBUTES,
     STRATEGY,
     TEXT,
@@ -34,7 +37,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
     __doc__ = estimator_doc(
         "Fine-tune a pretrained text encoder as a scikit-learn classifier.",
         TEXT,
-        CLASSIFIER + STRATEGY,
+        CLASSIFIER + STRATEGY + DESCRIPTIONS,
         """    >>> from sktransfer import TextClassifier
     >>> model = TextClassifier("all-MiniLM-L6-v2").fit(reviews, sentiment)  # doctest: +SKIP
     >>> model.predict(["a gripping, funny film"])  # doctest: +SKIP
@@ -47,6 +50,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         **_TEXT_CONSTRAINTS,
         **ClassifierTargets._target_constraints,
         "strategy": [StrOptions({"standard", "contrastive"})],
+        "class_descriptions": [None, dict],
     }
 
     def __init__(
@@ -65,6 +69,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         class_weight=None,
         label_smoothing=0.1,
         strategy="standard",
+        class_descriptions=None,
         early_stopping=False,
         validation_fraction=0.1,
         patience=3,
@@ -96,6 +101,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
         self.strategy = strategy
+        self.class_descriptions = class_descriptions
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -113,6 +119,34 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         self.adaptation = adaptation
         self.adaptation_weight = adaptation_weight
         self.auto_budget = auto_budget
+
+    def _described_rows(self, owner):
+        if self.class_descriptions is None:
+            return None
+        if not self.class_descriptions:
+            raise InvalidParameterError(
+                f"{owner}: class_descriptions is empty; describe at least one class, or pass None."
+            )
+        if self.multilabel_:
+            raise ValueError(f"{owner}: class_descriptions needs one label per text, not a multilabel y.")
+        index = {cls: k for k, cls in enumerate(self.classes_.tolist())}
+        unknown = [cls for cls in self.class_descriptions if cls not in index]
+        if unknown:
+            raise ValueError(
+                f"{owner}: class_descriptions names {unknown}, which are not classes of y "
+                f"{self.classes_.tolist()}; use the labels as they appear in y."
+            )
+        described = described_texts(self.class_descriptions, "default", owner, "class_descriptions")
+        texts, targets, relative = [], [], []
+        for cls, sentences in described.items():
+            words = self.class_descriptions[cls]
+            n_descriptions = 1 if isinstance(words, str) else len(words)
+            texts += sentences
+            targets += [index[cls]] * len(sentences)
+            # Several descriptions of a class share its weight, as the zero-shot classifier
+            # averages them: a class is not favoured for having more words.
+            relative += [1.0 / n_descriptions] * len(sentences)
+        return texts, torch.as_tensor(targets, dtype=torch.long), np.asarray(relative)
 
     def _adapt_encoder(self, model, X, targets, weights, train_idx, seed, continuing):
         if self.strategy != "contrastive":

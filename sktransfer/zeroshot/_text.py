@@ -23,22 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._domains import balanced_top
 from .._persistence import Portable
 from ..embedding import TextEmbedder
-
-# Wordings that fit a class name or a short description of any topic; None for texts used as given.
-DEFAULT_TEMPLATES = (
-    "{}",
-    "{}.",
-    "This is {}.",
-    "It is {}.",
-    "It was {}.",
-    "This text is {}.",
-    "The text is {}.",
-    "This one is {}.",
-    "In a word: {}.",
-    "Overall, {}.",
-    "All in all, it is {}.",
-    "Something {}.",
-)
+from ._descriptions import described_texts
 
 
 class ZeroShotTextClassifier(Portable, ClassifierMixin, BaseEstimator):
@@ -57,7 +42,7 @@ class ZeroShotTextClassifier(Portable, ClassifierMixin, BaseEstimator):
         :meth:`fit`, their names as written (``str(class)``).
     templates : "default", list of str or None, default="default"
         Wordings with a ``{}`` that each description is put into, averaged per class;
-        "default" is :data:`DEFAULT_TEMPLATES`; None uses the descriptions as given
+        "default" is twelve generic wordings ("This is {}.", ...); None uses the descriptions as given
         (for full sentences).
     transductive : bool, default=True
         Adapt to the texts passed to :meth:`fit` (centring, then self-training on the
@@ -210,21 +195,7 @@ class ZeroShotTextClassifier(Portable, ClassifierMixin, BaseEstimator):
             labels = {name: name for name in labels}
         if len(labels) < 2:
             raise InvalidParameterError(f"{owner}: labels needs at least two classes, got {len(labels)}.")
-        templates = DEFAULT_TEMPLATES if self.templates == "default" else self.templates or ("{}",)
-        for template in templates:
-            if "{}" not in template:
-                raise InvalidParameterError(
-                    f"{owner}: template {template!r} has no '{{}}' for the description."
-                )
-        described = {}
-        for cls, words in labels.items():
-            words = [words] if isinstance(words, str) else list(words)
-            if not words or not all(isinstance(w, str) and w.strip() for w in words):
-                raise InvalidParameterError(
-                    f"{owner}: labels[{cls!r}] must be a non-empty string or list of strings, got {words!r}."
-                )
-            described[cls] = [t.format(w) for w in words for t in templates]
-        return described
+        return described_texts(labels, self.templates, owner)
 
     def _similarities(self, E):
         """Cosine similarity of each text to each class, centred on the fit texts when known."""
