@@ -15,7 +15,7 @@ from .finetune import (
     TextRegressor,
 )
 from .selection import BackboneSelector
-from .zeroshot import ZeroShotTextClassifier
+from .zeroshot import ZeroShotImageClassifier, ZeroShotTextClassifier
 
 __all__ = [
     "BackboneSelector",
@@ -28,6 +28,7 @@ __all__ = [
     "TextEmbedder",
     "TextMultiTask",
     "TextRegressor",
+    "ZeroShotImageClassifier",
     "ZeroShotTextClassifier",
     "__version__",
     "list_backbones",

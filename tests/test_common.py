@@ -28,6 +28,7 @@ from sktransfer import (
     TextEmbedder,
     TextMultiTask,
     TextRegressor,
+    ZeroShotImageClassifier,
     ZeroShotTextClassifier,
 )
 
@@ -70,6 +71,7 @@ MODAL_ESTIMATORS = [
     TextMultiTask("tiny_text"),
     BackboneSelector(["tiny_cnn"]),
     ZeroShotTextClassifier("tiny_text", labels=["a", "b"]),
+    ZeroShotImageClassifier(labels=["a", "b"]),
 ]
 
 

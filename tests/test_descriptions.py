@@ -6,8 +6,8 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sktransfer import TextClassifier
+from sktransfer._descriptions import DEFAULT_TEMPLATES, described_texts
 from sktransfer.finetune._base import _append_training_rows
-from sktransfer.zeroshot._descriptions import DEFAULT_TEMPLATES, described_texts
 
 TEXTS = ["good film", "great plot", "fine acting", "lovely", "bad film", "awful plot", "poor acting", "dull"]
 LABELS = np.array(["pos"] * 4 + ["neg"] * 4)

@@ -15,6 +15,7 @@ from sktransfer import (
     TextEmbedder,
     TextMultiTask,
     TextRegressor,
+    ZeroShotImageClassifier,
     ZeroShotTextClassifier,
 )
 from sktransfer.backbones import from_module, register_backbone
@@ -29,6 +30,7 @@ ESTIMATORS = [
     ImageMultiTask,
     TextMultiTask,
     BackboneSelector,
+    ZeroShotImageClassifier,
     ZeroShotTextClassifier,
 ]
 

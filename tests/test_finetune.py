@@ -562,6 +562,17 @@ def test_probe_penalty_is_chosen_by_cross_validation():
     assert penalty == UNVALIDATED_PENALTY
 
 
+def test_one_labelled_image_a_class():
+    X, y = dark_bright(n=2)  # few-shot at its limit: one dark picture, one bright
+    model = ImageClassifier("tiny_cnn", **FAST).fit(X, y)
+    assert model.probe_penalty_ == UNVALIDATED_PENALTY  # no fold to validate on: the fixed penalty
+    assert model.predict_proba(X).shape == (2, 2)
+    with pytest.raises(ValueError, match="freeze='auto'.*at least 2 samples of every class"):
+        ImageClassifier("tiny_cnn", freeze="auto", **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="early_stopping=True cannot hold out.*set early_stopping=False"):
+        ImageClassifier("tiny_cnn", early_stopping=True, **FAST).fit(X, y)
+
+
 def test_default_fine_tuning_resolution():
     from sktransfer.finetune._inputs import finetune_size
 

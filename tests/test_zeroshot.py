@@ -5,7 +5,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sktransfer import ZeroShotTextClassifier
-from sktransfer.zeroshot._descriptions import DEFAULT_TEMPLATES
+from sktransfer._descriptions import DEFAULT_TEMPLATES
 
 WORDS = ["good", "bad", "film", "plot", "great", "awful"]
 

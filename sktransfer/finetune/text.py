@@ -7,8 +7,8 @@ import torch
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 
+from .._descriptions import described_texts
 from ..data import subset
-from ..zeroshot._descriptions import described_texts
 from ._base import BaseTransferEstimator
 from ._contrastive import train_contrastive
 from ._docs import (

@@ -17,16 +17,16 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._descriptions import ScoredClassesMixin, class_prototypes, classes_and_descriptions, unit
 from .._domains import balanced_top
 from .._persistence import Portable
 from ..embedding import TextEmbedder
-from ._descriptions import described_texts
 
 
-class ZeroShotTextClassifier(Portable, ClassifierMixin, BaseEstimator):
+class ZeroShotTextClassifier(Portable, ScoredClassesMixin, ClassifierMixin, BaseEstimator):
     """Classify texts by their similarity to words that describe each class; no labels needed.
 
     Parameters
@@ -142,12 +142,7 @@ class ZeroShotTextClassifier(Portable, ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         owner = type(self).__name__
-        described = self._describe(y, owner)
-        # Sorted, as scikit-learn's scorers assume (the positive class of roc_auc is the last).
-        self.classes_ = np.unique(np.asarray(list(described)))
-        if len(self.classes_) != len(described):
-            raise InvalidParameterError(f"{owner}: labels names a class twice: {list(described)}.")
-        described = {c: described[c] for c in self.classes_.tolist()}
+        self.classes_, described = classes_and_descriptions(self.labels, y, self.templates, owner)
         self.descriptions_ = described
         embedder = (
             clone(self.backbone)
@@ -162,11 +157,7 @@ class ZeroShotTextClassifier(Portable, ClassifierMixin, BaseEstimator):
         )
         texts = [] if X is None else list(X)
         self.embedder_ = embedder.fit(texts or ["a"])
-        texts_per_class = [described[c] for c in described]
-        flat = [t for group in texts_per_class for t in group]
-        embedded = _unit(self.embedder_.transform(flat))
-        edges = np.cumsum([0] + [len(g) for g in texts_per_class])
-        self.prototypes_ = _unit(np.stack([embedded[a:b].mean(0) for a, b in zip(edges[:-1], edges[1:])]))
+        self.prototypes_ = class_prototypes(self.embedder_.transform, described)
         self.center_, self.head_ = None, None
         if self.transductive:
             if len(texts) < 2 * len(self.classes_):
@@ -181,30 +172,14 @@ class ZeroShotTextClassifier(Portable, ClassifierMixin, BaseEstimator):
                 self.head_ = self._self_train(E)
         return self
 
-    def _describe(self, y, owner):
-        """``{class: [texts to embed]}`` from ``labels`` (or the classes of ``y``), templates applied."""
-        labels = self.labels
-        if labels is None:
-            if y is None:
-                raise ValueError(
-                    f"{owner}: give the classes as labels=[...] or labels={{class: description}}, "
-                    "or pass y to fit (only its distinct values are read)."
-                )
-            labels = {c: str(c) for c in np.unique(np.asarray(y))}
-        elif not isinstance(labels, dict):
-            labels = {name: name for name in labels}
-        if len(labels) < 2:
-            raise InvalidParameterError(f"{owner}: labels needs at least two classes, got {len(labels)}.")
-        return described_texts(labels, self.templates, owner)
-
     def _similarities(self, E):
         """Cosine similarity of each text to each class, centred on the fit texts when known."""
         if self.center_ is not None:
             E = E - self.center_
-            prototypes = _unit(self.prototypes_ - self.prototypes_.mean(axis=0))
+            prototypes = unit(self.prototypes_ - self.prototypes_.mean(axis=0))
         else:
             prototypes = self.prototypes_
-        return _unit(E) @ prototypes.T
+        return unit(E) @ prototypes.T
 
     def _self_train(self, E):
         """A logistic regression taught by its own most confident predictions, a few rounds.
@@ -238,28 +213,8 @@ class ZeroShotTextClassifier(Portable, ClassifierMixin, BaseEstimator):
             return out
         return self._similarities(E) / self.temperature
 
-    def decision_function(self, X):
-        """Per-class scores: log-probabilities of the self-trained head, or cosine
-        similarities over the temperature; for two classes, the second's minus the first's."""
-        scores = self._scores(X)
-        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
-
-    def predict_proba(self, X):
-        """Class probabilities (a softmax of :meth:`decision_function`)."""
-        scores = self._scores(X)
-        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-        return scores / scores.sum(axis=1, keepdims=True)
-
-    def predict(self, X):
-        """The most probable class of each text."""
-        return self.classes_[self._scores(X).argmax(axis=1)]
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         return tags
-
-
-def _unit(M):
-    return M / np.linalg.norm(M, axis=-1, keepdims=True).clip(min=1e-12)

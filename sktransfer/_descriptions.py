@@ -1,0 +1,104 @@
+"""Classes described in words, put into sentences a sentence encoder reads well.
+
+Shared by the zero-shot classifier (descriptions are its only knowledge of the classes)
+and the few-shot text classifier (descriptions are extra labelled rows beside a handful
+of real ones).
+"""
+
+import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError
+
+# Wordings that fit a class name or a short description of any topic.
+DEFAULT_TEMPLATES = (
+    "{}",
+    "{}.",
+    "This is {}.",
+    "It is {}.",
+    "It was {}.",
+    "This text is {}.",
+    "The text is {}.",
+    "This one is {}.",
+    "In a word: {}.",
+    "Overall, {}.",
+    "All in all, it is {}.",
+    "Something {}.",
+)
+
+
+def described_texts(descriptions, templates, owner, param="labels"):
+    """``{class: [texts]}``: each description of each class put into every template.
+
+    ``descriptions`` maps a class to a string or a list of strings; ``templates`` is
+    "default" (:data:`DEFAULT_TEMPLATES`), a list of wordings with ``{}``, or None (the
+    descriptions as given). ``param`` names the parameter in errors.
+    """
+    templates = DEFAULT_TEMPLATES if templates == "default" else templates or ("{}",)
+    for template in templates:
+        if "{}" not in template:
+            raise InvalidParameterError(f"{owner}: template {template!r} has no '{{}}' for the description.")
+    described = {}
+    for cls, words in descriptions.items():
+        words = [words] if isinstance(words, str) else list(words)
+        if not words or not all(isinstance(w, str) and w.strip() for w in words):
+            raise InvalidParameterError(
+                f"{owner}: {param}[{cls!r}] must be a non-empty string or list of strings, got {words!r}."
+            )
+        described[cls] = [t.format(w) for w in words for t in templates]
+    return described
+
+
+def classes_and_descriptions(labels, y, templates, owner):
+    """``(classes_, {class: [texts]})`` of a zero-shot classifier: the classes of
+    ``labels`` (a list of names, or ``{class: description(s)}``), or the distinct values
+    of ``y`` named as written when ``labels`` is None; classes sorted, as scikit-learn's
+    scorers assume (the positive class of roc_auc is the last)."""
+    if labels is None:
+        if y is None:
+            raise ValueError(
+                f"{owner}: give the classes as labels=[...] or labels={{class: description}}, "
+                "or pass y to fit (only its distinct values are read)."
+            )
+        labels = {c: str(c) for c in np.unique(np.asarray(y))}
+    elif not isinstance(labels, dict):
+        labels = {name: name for name in labels}
+    if len(labels) < 2:
+        raise InvalidParameterError(f"{owner}: labels needs at least two classes, got {len(labels)}.")
+    described = described_texts(labels, templates, owner)
+    classes = np.unique(np.asarray(list(described)))
+    if len(classes) != len(described):
+        raise InvalidParameterError(f"{owner}: labels names a class twice: {list(described)}.")
+    return classes, {c: described[c] for c in classes.tolist()}
+
+
+def class_prototypes(embed, described):
+    """The unit-norm mean embedding of each class's texts, ``embed`` mapping a list of
+    texts to an array (one pass over every text)."""
+    groups = list(described.values())
+    embedded = unit(np.asarray(embed([text for group in groups for text in group]), dtype=np.float32))
+    edges = np.cumsum([0] + [len(group) for group in groups])
+    return unit(np.stack([embedded[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])]))
+
+
+class ScoredClassesMixin:
+    """``decision_function``, ``predict_proba`` and ``predict`` from ``_scores(X)``, one
+    log-probability-like score per class in ``classes_``."""
+
+    def decision_function(self, X):
+        """Per-class scores; for two classes, the second's minus the first's."""
+        scores = self._scores(X)
+        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
+
+    def predict_proba(self, X):
+        """Class probabilities (a softmax of the per-class scores)."""
+        scores = self._scores(X)
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """The most probable class of each input."""
+        return self.classes_[self._scores(X).argmax(axis=1)]
+
+
+def unit(M):
+    """Rows scaled to unit length (cosine similarity is then a dot product)."""
+    return M / np.linalg.norm(M, axis=-1, keepdims=True).clip(min=1e-12)

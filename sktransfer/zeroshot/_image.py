@@ -1,0 +1,256 @@
+"""ZeroShotImageClassifier: images matched to words that describe each class, by a CLIP model.
+
+A CLIP-family model embeds images and texts in one space, trained so that a picture
+and its caption are close. Each class is the mean embedding of its descriptions put
+into photo captions ("a photo of a {}.", ...); an image goes to the class whose
+embedding is nearest, the cosine scaled by the model's own learned temperature.
+
+No CLIP weights ship with sktransfer or can be downloaded at fit time: give the folder
+of a Hugging Face CLIP model saved once where there is internet (see
+:class:`ZeroShotImageClassifier`). Its images go through the library's own image
+reading (paths, PIL images, arrays; clear errors naming the image), resized and
+normalised as the model's preprocessor config says.
+"""
+
+import os
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .._batches import run_batches
+from .._descriptions import ScoredClassesMixin, class_prototypes, classes_and_descriptions, unit
+from .._device import resolve_device
+from ..backbones import DataConfig
+from ..data import ImageAdapter, image_inputs, to_model_input
+
+# A subset of the prompt ensemble published with CLIP (Radford et al., 2021) for ImageNet.
+PHOTO_TEMPLATES = (
+    "a photo of a {}.",
+    "a photo of the {}.",
+    "a bad photo of a {}.",
+    "a good photo of a {}.",
+    "a close-up photo of a {}.",
+    "a cropped photo of a {}.",
+    "a bright photo of a {}.",
+    "a dark photo of a {}.",
+    "a blurry photo of a {}.",
+    "a photo of a large {}.",
+    "a photo of a small {}.",
+    "itap of a {}.",
+)
+
+HOW_TO_GET_ONE = (
+    "No CLIP weights ship with sktransfer. On a machine with internet, save one once: "
+    "`from transformers import CLIPModel, CLIPProcessor; "
+    "CLIPModel.from_pretrained('openai/clip-vit-base-patch32').save_pretrained(folder); "
+    "CLIPProcessor.from_pretrained('openai/clip-vit-base-patch32').save_pretrained(folder)`, "
+    "copy the folder here, and pass model=folder."
+)
+
+# Hugging Face's resample codes (PIL's) -> the interpolation names of DataConfig.
+_INTERPOLATIONS = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+
+
+class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator):
+    """Classify images by their similarity to words that describe each class; no labels needed.
+
+    Parameters
+    ----------
+    model : str or path, default="openai/clip-vit-base-patch32"
+        A local folder holding a Hugging Face CLIP-family model (``config.json``,
+        weights, tokenizer and ``preprocessor_config.json``, as ``save_pretrained``
+        writes them), or a hub id, which works where the hub can be reached or the
+        model is in the local Hugging Face cache.
+    labels : list of str, dict or None, default=None
+        The classes and the words that describe them: a list of class names, or a dict
+        ``{class: description}`` whose values are a string or a list of strings
+        (averaged). None: the classes of ``y`` in :meth:`fit`, named as written.
+    templates : "default", list of str or None, default="default"
+        Captions with a ``{}`` that each description is put into, averaged per class;
+        "default" is twelve of CLIP's published ImageNet prompts ("a photo of a {}.",
+        ...); None uses the descriptions as given.
+    batch_size : int, default=32
+        Images per forward pass.
+    device : str or torch.device, default="auto"
+        "auto" picks a GPU when there is one.
+    verbose : int, default=0
+        A progress bar while embedding images.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    descriptions_ : dict
+        ``{class: [captions embedded for it]}``.
+    prototypes_ : ndarray of shape (n_classes, n_features)
+        The unit-norm mean text embedding of each class's captions.
+    logit_scale_ : float
+        The model's learned inverse temperature, applied to the cosine similarities.
+    model_ : torch.nn.Module
+        The loaded CLIP model, in evaluation mode.
+    data_config_ : DataConfig
+        The image preprocessing read from the model's preprocessor config.
+
+    Notes
+    -----
+    Pickles with the model inside (``pickle``, ``joblib``); no portable ``skops``
+    format yet.
+
+    Examples
+    --------
+    >>> from sktransfer import ZeroShotImageClassifier
+    >>> clf = ZeroShotImageClassifier("models/clip-vit-base-patch32", labels=["cat", "dog"])
+    >>> clf.fit().predict(["photos/1.jpg"])  # doctest: +SKIP
+    """
+
+    _parameter_constraints = {
+        "model": [str, os.PathLike],
+        "labels": [None, list, tuple, dict],
+        "templates": [StrOptions({"default"}), list, tuple, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        model="openai/clip-vit-base-patch32",
+        labels=None,
+        *,
+        templates="default",
+        batch_size=32,
+        device="auto",
+        verbose=0,
+    ):
+        self.model = model
+        self.labels = labels
+        self.templates = templates
+        self.batch_size = batch_size
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X=None, y=None):
+        """Load the model and embed the class descriptions; nothing is learned from ``X``.
+
+        Parameters
+        ----------
+        X : ignored
+            Accepted so the estimator runs in pipelines and ``cross_val_score``.
+        y : array-like of shape (n_samples,), default=None
+            Only its distinct values are read, and only when ``labels`` is None.
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        owner = type(self).__name__
+        templates = PHOTO_TEMPLATES if self.templates == "default" else self.templates
+        self.classes_, self.descriptions_ = classes_and_descriptions(self.labels, y, templates, owner)
+        self.device_ = resolve_device(self.device)
+        model, tokenizer, self.data_config_ = _load_clip(self.model, owner)
+        self.model_ = model.to(self.device_).eval()
+        self.logit_scale_ = (
+            float(self.model_.logit_scale.detach().exp()) if hasattr(model, "logit_scale") else 100.0
+        )
+
+        def embed_texts(texts):
+            tokens = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+            tokens = {k: v.to(self.device_) for k, v in tokens.items()}
+            with torch.inference_mode():
+                return _features(self.model_.get_text_features(**tokens)).float().cpu().numpy()
+
+        self.prototypes_ = class_prototypes(embed_texts, self.descriptions_)
+        return self
+
+    def transform(self, X):
+        """The unit-norm image embeddings of ``X`` (CLIP's image space)."""
+        check_is_fitted(self, "prototypes_")
+        owner = type(self).__name__
+        X = image_inputs(X, owner)
+        adapter = ImageAdapter(self.data_config_)
+        batches = adapter.batches(X, batch_size=self.batch_size, pin_memory=self.device_.type == "cuda")
+        out = np.empty((len(X), self.prototypes_.shape[1]), dtype=np.float32)
+
+        def embed(batch):
+            pixels = to_model_input(batch, self.data_config_, self.device_)
+            return _features(self.model_.get_image_features(pixel_values=pixels)).float().cpu().numpy()
+
+        def store(indices, rows):
+            out[indices] = rows
+
+        with torch.inference_mode():
+            run_batches(
+                embed,
+                batches,
+                total=len(X),
+                store=store,
+                device=self.device_,
+                owner=owner,
+                verbose=self.verbose,
+            )
+        return unit(out)
+
+    def _scores(self, X):
+        return self.logit_scale_ * (self.transform(X) @ self.prototypes_.T)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def _features(output):
+    """transformers < 5 returns the projected embeddings; 5 wraps them in ``pooler_output``."""
+    return output if torch.is_tensor(output) else output.pooler_output
+
+
+def _load_clip(model, owner):
+    """``(model, tokenizer, DataConfig)`` from a local folder or a reachable hub id."""
+    try:
+        from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+    except ImportError:
+        raise ImportError(
+            f"{owner} needs the transformers package: pip install 'sktransfer[text]'."
+        ) from None
+    source = os.fspath(model)
+    local = Path(source).expanduser()
+    if local.exists() and not (local / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{owner}: model={source!r} is not a Hugging Face model folder (no config.json in it). "
+            + HOW_TO_GET_ONE
+        )
+    try:
+        network = AutoModel.from_pretrained(str(local) if local.exists() else source)
+        tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else source)
+        processor = AutoImageProcessor.from_pretrained(str(local) if local.exists() else source)
+    except OSError as exc:
+        raise FileNotFoundError(
+            f"{owner}: could not load a CLIP model from {source!r} ({exc}). " + HOW_TO_GET_ONE
+        ) from None
+    if not (hasattr(network, "get_image_features") and hasattr(network, "get_text_features")):
+        raise ValueError(
+            f"{owner}: model={source!r} is a {type(network).__name__}, which does not embed both images "
+            "and texts; give a CLIP-family model (CLIPModel, SiglipModel, ...)."
+        )
+    return network, tokenizer, _data_config(processor)
+
+
+def _data_config(processor):
+    """The library's preprocessing from a Hugging Face image processor's settings."""
+    crop = getattr(processor, "crop_size", None) or processor.size
+    size = processor.size
+    input_size = int(crop["height"] if crop.get("height") else crop["shortest_edge"])
+    resize = int(size["shortest_edge"]) if size.get("shortest_edge") else int(size["height"])
+    return DataConfig(
+        input_size=input_size,
+        resize=resize,
+        interpolation=_INTERPOLATIONS.get(int(getattr(processor, "resample", 3)), "bicubic"),
+        mean=tuple(processor.image_mean),
+        std=tuple(processor.image_std),
+    )

@@ -1,0 +1,97 @@
+"""ZeroShotImageClassifier on a tiny random CLIP: the code path end to end (the weights
+are random, so no accuracy is claimed here)."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sktransfer import ZeroShotImageClassifier
+from sktransfer.exceptions import ImageReadError
+from sktransfer.zeroshot._image import PHOTO_TEMPLATES
+
+from ._clip import save_tiny_clip
+
+pytest.importorskip("transformers")
+
+IMAGES = np.random.default_rng(0).integers(0, 256, (6, 40, 48, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory):
+    return save_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+
+
+def by_hand(folder, images, labels):
+    """CLIP's zero-shot recipe written directly with transformers."""
+    from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+    model, tokenizer = AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    processor = AutoImageProcessor.from_pretrained(folder)
+    with torch.inference_mode():
+        prototypes = []
+        for name in labels:
+            tokens = tokenizer([t.format(name) for t in PHOTO_TEMPLATES], padding=True, return_tensors="pt")
+            text = model.get_text_features(**tokens)
+            text = text if torch.is_tensor(text) else text.pooler_output
+            mean = torch.nn.functional.normalize(text, dim=-1).mean(0)
+            prototypes.append(torch.nn.functional.normalize(mean, dim=0))
+        pixels = processor(images=list(images), return_tensors="pt")["pixel_values"]
+        image = model.get_image_features(pixel_values=pixels)
+        image = torch.nn.functional.normalize(
+            image if torch.is_tensor(image) else image.pooler_output, dim=-1
+        )
+        return (model.logit_scale.exp() * image @ torch.stack(prototypes).T).softmax(-1).numpy()
+
+
+def test_matches_clip_written_by_hand(clip_folder):
+    model = ZeroShotImageClassifier(clip_folder, labels=["red square", "blue thing"]).fit()
+    assert list(model.classes_) == ["blue thing", "red square"]  # sorted, as scikit-learn expects
+    assert len(model.descriptions_["red square"]) == len(PHOTO_TEMPLATES)
+    proba = model.predict_proba(IMAGES)
+    expected = by_hand(clip_folder, IMAGES, ["blue thing", "red square"])
+    # The library resizes with its own pipeline (torchvision, antialiased) where the
+    # processor uses PIL: the same recipe, pixels a level or two apart.
+    np.testing.assert_allclose(proba, expected, atol=0.02)
+    assert np.ptp(expected[:, 0]) > 0.1  # the images differ by more than the tolerance
+    np.testing.assert_array_equal(model.predict(IMAGES), model.classes_[proba.argmax(1)])
+    assert model.transform(IMAGES).shape == (len(IMAGES), 8)
+
+
+def test_never_reads_the_labels_of_y(clip_folder):
+    y = np.array([0, 1] * 3)
+    model = ZeroShotImageClassifier(clip_folder, labels={0: "red square", 1: "blue thing"})
+    first = model.fit(IMAGES, y).predict_proba(IMAGES)
+    again = clone(model).fit(IMAGES, 1 - y).predict_proba(IMAGES)
+    np.testing.assert_array_equal(first, again)
+    scores = cross_val_score(model, IMAGES, y, cv=2)
+    assert scores.shape == (2,)
+    named = ZeroShotImageClassifier(clip_folder).fit(None, ["red", "blue", "red"])
+    assert list(named.classes_) == ["blue", "red"]
+
+
+def test_pickles(clip_folder):
+    model = ZeroShotImageClassifier(clip_folder, labels=["red", "blue"]).fit()
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict_proba(IMAGES), model.predict_proba(IMAGES))
+
+
+def test_a_missing_model_says_how_to_get_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no config.json.*save one once"):
+        ZeroShotImageClassifier(tmp_path, labels=["a", "b"]).fit()
+    with pytest.raises(FileNotFoundError, match="could not load a CLIP model.*save one once"):
+        ZeroShotImageClassifier(str(tmp_path / "nowhere" / "clip"), labels=["a", "b"]).fit()
+
+
+def test_bad_input_names_the_culprit(clip_folder):
+    with pytest.raises(InvalidParameterError, match="at least two classes"):
+        ZeroShotImageClassifier(clip_folder, labels=["only"]).fit()
+    with pytest.raises(InvalidParameterError, match="has no"):
+        ZeroShotImageClassifier(clip_folder, labels=["a", "b"], templates=["no slot"]).fit()
+    model = ZeroShotImageClassifier(clip_folder, labels=["a", "b"]).fit()
+    with pytest.raises(ImageReadError, match=r"Image 1 \('/no/such/picture.jpg'\) does not exist"):
+        model.predict([IMAGES[0], "/no/such/picture.jpg"])
