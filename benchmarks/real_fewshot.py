@@ -21,7 +21,7 @@ from _common import DATA, machine, merge_results, results_path
 from sklearn.linear_model import LogisticRegression
 
 from sktransfer import TextClassifier, TextEmbedder, ZeroShotTextClassifier
-from sktransfer.zeroshot._descriptions import described_texts
+from sktransfer._descriptions import described_texts
 
 NAMES = {0: "negative", 1: "positive"}
 
