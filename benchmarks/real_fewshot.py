@@ -77,6 +77,10 @@ OURS = {
         "ours: TextClassifier(strategy='contrastive', class_descriptions=class names)",
         {"class_descriptions": NAMES},
     ),
+    "described-eda": (
+        "ours: TextClassifier(strategy='contrastive', class_descriptions=class names, augment='eda')",
+        {"class_descriptions": NAMES, "augment": "eda"},
+    ),
 }
 
 

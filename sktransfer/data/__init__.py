@@ -24,9 +24,13 @@ from ._images import (
 from ._loader import loader_options
 from ._subset import subset
 from ._text import text_batches, text_inputs
+from ._text_augment import TEXT_AUGMENT_PRESETS, AugmentedTexts, text_augmenter
 
 __all__ = [
     "AUGMENT_PRESETS",
+    "TEXT_AUGMENT_PRESETS",
+    "AugmentedTexts",
+    "text_augmenter",
     "ImageAdapter",
     "TextAdapter",
     "adapter_class",

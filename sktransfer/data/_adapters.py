@@ -13,6 +13,7 @@ from .._device import place_image_model
 from ._images import ImageDataset, eval_transform, image_batches, image_inputs, to_model_input
 from ._subset import subset
 from ._text import TextCollate, text_batches, text_inputs
+from ._text_augment import AugmentedTexts
 
 _ADAPTERS = {}
 
@@ -126,7 +127,8 @@ class TextAdapter:
         )
 
     def training_items(self, X, indices, transform=None):
-        return subset(X, indices)  # tokenized per batch by collate()
+        texts = subset(X, indices)  # tokenized per batch by collate()
+        return texts if transform is None else AugmentedTexts(texts, transform)
 
     def collate(self):
         return TextCollate(self.tokenize, self.max_length)

@@ -641,7 +641,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         if features is not None:
             inputs = features[indices]
         else:
-            inputs = model.adapter.training_items(X, indices, self._transform(training))
+            inputs = model.adapter.training_items(X, indices, self._transform(training, model.backbone))
         return Labelled(
             inputs,
             targets[indices],

@@ -58,7 +58,7 @@ def contrastive_pairs(y, rng, iterations=None, weights=None):
     return np.asarray(anchors)[order], np.asarray(partners)[order], np.asarray(same, dtype=np.float32)[order]
 
 
-def train_contrastive(model, texts, y, *, device, batch_size, seed, weights=None, verbose=0):
+def train_contrastive(model, texts, y, *, device, batch_size, seed, weights=None, augment=None, verbose=0):
     """One epoch of cosine-similarity pair training of ``model``'s encoder (its trainable
     blocks); returns ``(number of pairs, mean loss of the last steps)``."""
     rng = np.random.default_rng(seed)
@@ -83,6 +83,8 @@ def train_contrastive(model, texts, y, *, device, batch_size, seed, weights=None
         batch = slice(start, start + batch_size)
         left = [texts[i] for i in anchors[batch]]
         right = [texts[j] for j in partners[batch]]
+        if augment is not None:  # each side edited on its own: a pair of two variants
+            left, right = [augment(t) for t in left], [augment(t) for t in right]
         tokens = model.adapter.to_device(
             dict(backbone.tokenize(left + right, model.adapter.max_length)), device
         )

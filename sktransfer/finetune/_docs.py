@@ -120,7 +120,7 @@ FITTED = """
     probe_penalty_ : float or None
         The L2 penalty of the probe head (``head_init="probe"``), None otherwise.
     augment_ : str or callable
-        The augmentation the last fit used (image estimators; ``"auto"`` resolved).
+        The augmentation the last fit used (``"auto"`` resolved for images).
     trainable_parameters_ : list of str
         The parameters that trained at the end of the last fit: the backbone's own
         names (as ``freeze`` patterns use them), then ``head.*``.
@@ -145,6 +145,15 @@ IMAGE = """
 TEXT = """
     max_length : int, default=None
         Truncate texts to this many tokens; None keeps the model's limit.
+    augment : {{"none", "delete", "swap", "synonym", "eda"}} or callable, default="none"
+        Training augmentation, token-level edits of about 10 % of the words (EDA, Wei
+        and Zou 2019): "delete" drops words, "swap" swaps neighbouring words,
+        "synonym" replaces words by one of their 5 nearest neighbours in the encoder's
+        token-embedding table (no thesaurus ships offline), "eda" all three. A callable
+        maps one text to another (draw from torch's RNG to stay reproducible). Applied
+        afresh to training rows each epoch and to the contrastive pairs; never to
+        validation rows or predictions. Off by default: see docs/fewshot.md for what it
+        was measured to do.
     pooling : {{"auto", "avg", "max", "avg+max", "cls"}}, default="auto\""""
 
 CLASSIFIER = """

@@ -3,7 +3,7 @@ shared adapters of :mod:`sktransfer.data` (resolution, augmentation)."""
 
 from dataclasses import replace
 
-from ..data import eval_transform, train_transform
+from ..data import eval_transform, text_augmenter, train_transform
 from ._auto import Candidate
 
 
@@ -96,7 +96,7 @@ class ImageInputs:
     def _augment_is_off(self):
         return isinstance(self.augment_, str) and self.augment_ == "none"
 
-    def _transform(self, training):
+    def _transform(self, training, backbone=None):
         if training:
             return train_transform(self.augment_, self.data_config_)
         return eval_transform(self.data_config_)
@@ -123,10 +123,12 @@ class TextInputs:
         backbone.check_max_length(self.max_length, type(self).__name__)
 
     def _resolve_augment(self, backbone_trains):
-        pass  # texts are not augmented
+        self.augment_ = self.augment
 
     def _augment_is_off(self):
-        return True
+        return isinstance(self.augment_, str) and self.augment_ == "none"
 
-    def _transform(self, training):
-        return None
+    def _transform(self, training, backbone=None):
+        if not training:
+            return None
+        return text_augmenter(self.augment_, backbone, type(self).__name__)

@@ -134,6 +134,7 @@ class TextMultiTask(TextInputs, _MultiTask):
         max_epochs=TEXT_DEFAULTS["max_epochs"],
         batch_size=TEXT_DEFAULTS["batch_size"],
         max_length=None,
+        augment="none",
         pooling="auto",
         tasks=None,
         task_weights=None,
@@ -162,6 +163,7 @@ class TextMultiTask(TextInputs, _MultiTask):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.max_length = max_length
+        self.augment = augment
         self.pooling = pooling
         self.tasks = tasks
         self.task_weights = task_weights

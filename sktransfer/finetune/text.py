@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.class_weight import compute_class_weight
 
 from .._descriptions import described_texts
-from ..data import subset
+from ..data import TEXT_AUGMENT_PRESETS, subset, text_augmenter
 from ._base import BaseTransferEstimator
 from ._contrastive import train_contrastive
 from ._docs import (
@@ -30,6 +30,7 @@ TEXT_DEFAULTS = dict(freeze="none", lr=(1e-3, 5e-5), lr_decay=1.0, max_epochs=4,
 _TEXT_CONSTRAINTS = {
     **BaseTransferEstimator._parameter_constraints,
     "max_length": [None, Interval(Integral, 1, None, closed="left")],
+    "augment": [StrOptions(set(TEXT_AUGMENT_PRESETS)), callable],
 }
 
 
@@ -65,6 +66,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         max_epochs=TEXT_DEFAULTS["max_epochs"],
         batch_size=TEXT_DEFAULTS["batch_size"],
         max_length=None,
+        augment="none",
         pooling="auto",
         class_weight=None,
         label_smoothing=0.1,
@@ -97,6 +99,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.max_length = max_length
+        self.augment = augment
         self.pooling = pooling
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
@@ -187,6 +190,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
             batch_size=int(self.batch_size),
             seed=seed,
             weights=row_weights,
+            augment=text_augmenter(self.augment, model.backbone, owner),
             verbose=self.verbose,
         )
         apply_trainable(model, frozenset())  # the encoder is adapted: the head learns on its features
@@ -218,6 +222,7 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         max_epochs=TEXT_DEFAULTS["max_epochs"],
         batch_size=TEXT_DEFAULTS["batch_size"],
         max_length=None,
+        augment="none",
         pooling="auto",
         early_stopping=False,
         validation_fraction=0.1,
@@ -246,6 +251,7 @@ class TextRegressor(TextInputs, RegressorTargets, BaseTransferEstimator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.max_length = max_length
+        self.augment = augment
         self.pooling = pooling
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
