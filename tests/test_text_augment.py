@@ -29,6 +29,9 @@ def test_deletion_and_swaps_edit_about_a_tenth_of_the_words():
     assert all(sum(a != b for a, b in zip(v.split(), words)) == 2 for v in swapped)  # one neighbour swap
     assert variants(TextAugmenter(("delete", "swap"))) == variants(TextAugmenter(("delete", "swap")))
     assert TextAugmenter(("delete",))("single") == "single"
+    # a deletion that leaves one word, then a swap: nothing left to swap
+    short = variants(TextAugmenter(("delete", "swap"), rate=0.9), text="two words", n=30)
+    assert {len(v.split()) for v in short} <= {1, 2}
 
 
 class FakeTokenizer:

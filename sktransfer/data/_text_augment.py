@@ -47,6 +47,8 @@ class TextAugmenter:
         return kept or [words[_draw(len(words))]]
 
     def _swap(self, words):
+        if len(words) < 2:  # a deletion may have left one word
+            return words
         words = list(words)
         for _ in range(max(1, round(self.rate * len(words)))):
             i = _draw(len(words) - 1)
