@@ -1,8 +1,8 @@
 """Classes described in words, put into sentences a sentence encoder reads well.
 
-Shared by the zero-shot classifier (descriptions are its only knowledge of the classes)
-and the few-shot text classifier (descriptions are extra labelled rows beside a handful
-of real ones).
+Shared by the zero-shot classifiers, text and image (descriptions are their only
+knowledge of the classes), and TextClassifier's ``class_descriptions`` (extra labelled
+rows beside a handful of real ones).
 """
 
 import numpy as np
