@@ -160,10 +160,14 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         )
 
         def embed_texts(texts):
-            tokens = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
-            tokens = {k: v.to(self.device_) for k, v in tokens.items()}
-            with torch.inference_mode():
-                return _features(self.model_.get_text_features(**tokens)).float().cpu().numpy()
+            out = []
+            for start in range(0, len(texts), self.batch_size):  # many classes: bounded memory
+                chunk = texts[start : start + self.batch_size]
+                tokens = tokenizer(chunk, padding=True, truncation=True, return_tensors="pt")
+                tokens = {k: v.to(self.device_) for k, v in tokens.items()}
+                with torch.inference_mode():
+                    out.append(_features(self.model_.get_text_features(**tokens)).float().cpu().numpy())
+            return np.concatenate(out)
 
         self.prototypes_ = class_prototypes(embed_texts, self.descriptions_)
         return self
@@ -236,7 +240,8 @@ def _load_clip(model, owner):
     if not (hasattr(network, "get_image_features") and hasattr(network, "get_text_features")):
         raise ValueError(
             f"{owner}: model={source!r} is a {type(network).__name__}, which does not embed both images "
-            "and texts; give a CLIP-family model (CLIPModel, SiglipModel, ...)."
+            "and texts; give a CLIP model (CLIPModel), or one with get_image_features and "
+            "get_text_features."
         )
     return network, tokenizer, _data_config(processor)
 
