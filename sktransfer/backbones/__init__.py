@@ -13,6 +13,7 @@ from . import _timm, _torchvision  # noqa: F401, I001
 from . import _text  # noqa: F401
 from . import _bundled, _bundled_text, _tiny  # noqa: F401
 from ._base import Backbone, Block, DataConfig, ImageBackbone, reader_name
+from ._clip import load_clip
 from ._local import from_module, load_state_dict_file
 from ._memo import clear_loaded_backbones
 from ._registry import (
@@ -38,6 +39,7 @@ __all__ = [
     "from_module",
     "list_backbones",
     "load_backbone",
+    "load_clip",
     "load_state_dict_file",
     "reader_name",
     "register_backbone",

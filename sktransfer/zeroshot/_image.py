@@ -14,7 +14,6 @@ normalised as the model's preprocessor config says.
 
 import os
 from numbers import Integral
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,8 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._batches import run_batches
 from .._descriptions import ScoredClassesMixin, class_prototypes, classes_and_descriptions, unit
-from .._device import resolve_device
-from ..backbones import DataConfig
+from .._device import fast_kernels, resolve_device
+from ..backbones import load_clip
 from ..data import ImageAdapter, image_inputs, to_model_input
 
 # A subset of the prompt ensemble published with CLIP (Radford et al., 2021) for ImageNet.
@@ -43,17 +42,6 @@ PHOTO_TEMPLATES = (
     "a photo of a small {}.",
     "itap of a {}.",
 )
-
-HOW_TO_GET_ONE = (
-    "No CLIP weights ship with sktransfer. On a machine with internet, save one once: "
-    "`from transformers import CLIPModel, CLIPProcessor; "
-    "CLIPModel.from_pretrained('openai/clip-vit-base-patch32').save_pretrained(folder); "
-    "CLIPProcessor.from_pretrained('openai/clip-vit-base-patch32').save_pretrained(folder)`, "
-    "copy the folder here, and pass model=folder."
-)
-
-# Hugging Face's resample codes (PIL's) -> the interpolation names of DataConfig.
-_INTERPOLATIONS = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
 
 class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator):
@@ -153,7 +141,7 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         templates = PHOTO_TEMPLATES if self.templates == "default" else self.templates
         self.classes_, self.descriptions_ = classes_and_descriptions(self.labels, y, templates, owner)
         self.device_ = resolve_device(self.device)
-        model, tokenizer, self.data_config_ = _load_clip(self.model, owner)
+        model, tokenizer, self.data_config_ = load_clip(self.model, owner)
         self.model_ = model.to(self.device_).eval()
         self.logit_scale_ = (
             float(self.model_.logit_scale.detach().exp()) if hasattr(model, "logit_scale") else 100.0
@@ -179,26 +167,23 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         X = image_inputs(X, owner)
         adapter = ImageAdapter(self.data_config_)
         batches = adapter.batches(X, batch_size=self.batch_size, pin_memory=self.device_.type == "cuda")
-        out = np.empty((len(X), self.prototypes_.shape[1]), dtype=np.float32)
 
         def embed(batch):
             pixels = to_model_input(batch, self.data_config_, self.device_)
             return _features(self.model_.get_image_features(pixel_values=pixels)).float().cpu().numpy()
 
-        def store(indices, rows):
-            out[indices] = rows
-
-        with torch.inference_mode():
+        chunks = []  # image batches come in input order
+        with torch.inference_mode(), fast_kernels(self.device_):
             run_batches(
                 embed,
                 batches,
                 total=len(X),
-                store=store,
+                store=lambda indices, rows: chunks.append(rows),
                 device=self.device_,
                 owner=owner,
                 verbose=self.verbose,
             )
-        return unit(out)
+        return unit(np.concatenate(chunks))
 
     def _scores(self, X):
         return self.logit_scale_ * (self.transform(X) @ self.prototypes_.T)
@@ -212,50 +197,3 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
 def _features(output):
     """transformers < 5 returns the projected embeddings; 5 wraps them in ``pooler_output``."""
     return output if torch.is_tensor(output) else output.pooler_output
-
-
-def _load_clip(model, owner):
-    """``(model, tokenizer, DataConfig)`` from a local folder or a reachable hub id."""
-    try:
-        from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
-    except ImportError:
-        raise ImportError(
-            f"{owner} needs the transformers package: pip install 'sktransfer[text]'."
-        ) from None
-    source = os.fspath(model)
-    local = Path(source).expanduser()
-    if local.exists() and not (local / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{owner}: model={source!r} is not a Hugging Face model folder (no config.json in it). "
-            + HOW_TO_GET_ONE
-        )
-    try:
-        network = AutoModel.from_pretrained(str(local) if local.exists() else source)
-        tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else source)
-        processor = AutoImageProcessor.from_pretrained(str(local) if local.exists() else source)
-    except OSError as exc:
-        raise FileNotFoundError(
-            f"{owner}: could not load a CLIP model from {source!r} ({exc}). " + HOW_TO_GET_ONE
-        ) from None
-    if not (hasattr(network, "get_image_features") and hasattr(network, "get_text_features")):
-        raise ValueError(
-            f"{owner}: model={source!r} is a {type(network).__name__}, which does not embed both images "
-            "and texts; give a CLIP model (CLIPModel), or one with get_image_features and "
-            "get_text_features."
-        )
-    return network, tokenizer, _data_config(processor)
-
-
-def _data_config(processor):
-    """The library's preprocessing from a Hugging Face image processor's settings."""
-    crop = getattr(processor, "crop_size", None) or processor.size
-    size = processor.size
-    input_size = int(crop["height"] if crop.get("height") else crop["shortest_edge"])
-    resize = int(size["shortest_edge"]) if size.get("shortest_edge") else int(size["height"])
-    return DataConfig(
-        input_size=input_size,
-        resize=resize,
-        interpolation=_INTERPOLATIONS.get(int(getattr(processor, "resample", 3)), "bicubic"),
-        mean=tuple(processor.image_mean),
-        std=tuple(processor.image_std),
-    )
