@@ -137,8 +137,11 @@ def fit_score(make, X, y, domains, X_test, y_test, **row):
     return row
 
 
-def section_deep(seeds, freeze="backbone", adaptations=("none", "adabn+pseudo_label"), device="auto"):
-    """``adaptations``: names, ``+`` joining the methods of one combination."""
+def section_deep(
+    seeds, freeze="backbone", adaptations=("none", "adabn+pseudo_label+mcc"), device="auto", weight=2.0
+):
+    """``adaptations``: names, ``+`` joining the methods of one combination; ``weight``:
+    their ``adaptation_weight``."""
     source, target = office("amazon"), office("webcam")
     X, y, domains = both(source, target)
     rows = []
@@ -148,15 +151,22 @@ def section_deep(seeds, freeze="backbone", adaptations=("none", "adabn+pseudo_la
             rows.append(
                 fit_score(
                     lambda: ImageClassifier(
-                        freeze=freeze, adaptation=adaptation, random_state=seed, device=device
+                        freeze=freeze, adaptation=adaptation, adaptation_weight=weight,
+                        random_state=seed, device=device,
                     ),
                     X, y, domains, *target,
                     section="deep", data="Office amazon->webcam", pair="amazon->webcam",
-                    method=f"ImageClassifier(freeze={freeze!r}, adaptation={adaptation!r})", seed=seed,
+                    method=deep_method(freeze, adaptation, weight), seed=seed,
                     device=device,
                 )
             )  # fmt: skip
     return rows
+
+
+def deep_method(freeze, adaptation, weight):
+    """The estimator's name in the results; the weight only where it plays a part."""
+    extra = "" if adaptation == "none" or weight == 1.0 else f", adaptation_weight={weight:g}"
+    return f"ImageClassifier(freeze={freeze!r}, adaptation={adaptation!r}{extra})"
 
 
 def section_text(seeds):
@@ -264,9 +274,10 @@ def main():
     parser.add_argument(
         "--deep-adaptations",
         nargs="+",
-        default=["none", "adabn+pseudo_label"],
+        default=["none", "adabn+pseudo_label+mcc"],
         help="the deep section's adaptations; '+' combines methods",
     )
+    parser.add_argument("--deep-weight", type=float, default=2.0, help="the deep section's adaptation_weight")
     parser.add_argument("--device", default="auto", help="the deep section's device")
     args = parser.parse_args()
     global CACHE
@@ -277,7 +288,9 @@ def main():
         if section == "frozen":
             rows = section_frozen()
         elif section == "deep":
-            rows = section_deep(args.seeds, args.deep_freeze, args.deep_adaptations, args.device)
+            rows = section_deep(
+                args.seeds, args.deep_freeze, args.deep_adaptations, args.device, args.deep_weight
+            )
         elif section == "text":
             rows = section_text(args.seeds)
         else:

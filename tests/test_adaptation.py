@@ -78,7 +78,13 @@ def blobs(shift=4.0, n=200, seed=0):
 # ----------------------------------------------------------- the fine-tuning estimators
 @pytest.mark.parametrize(
     "adaptation, freeze",
-    [("dann", "last:1"), ("coral", "last:1"), ("mmd", "last:1"), ("pseudo_label", "backbone")],
+    [
+        ("dann", "last:1"),
+        ("coral", "last:1"),
+        ("mmd", "last:1"),
+        ("pseudo_label", "backbone"),
+        ("mcc", "backbone"),
+    ],
 )
 def test_each_loss_term_is_in_history(adaptation, freeze):
     X, y, domains = image_domains()
@@ -153,6 +159,7 @@ def test_bad_sample_domain_is_named(domains, message):
         (ImageClassifier("tiny_cnn", adaptation="nope", **TINY), "adaptation='nope' is not one of"),
         (ImageClassifier("tiny_cnn", adaptation=["dann", "dann"], **TINY), "names a method twice"),
         (ImageRegressor("tiny_cnn", adaptation="pseudo_label", **TINY), "a regressor has none"),
+        (ImageRegressor("tiny_cnn", adaptation=["adabn", "mcc"], **TINY), "'mcc' needs class labels"),
     ],
 )
 def test_bad_adaptation_is_named(estimator, message):
@@ -161,6 +168,30 @@ def test_bad_adaptation_is_named(estimator, message):
         y = np.arange(len(y), dtype=float)
     with pytest.raises(ValueError, match=message):
         estimator.fit(X, y, sample_domain=domains)
+
+
+def test_logit_adaptations_need_one_class_a_row():
+    X, _, domains = image_domains()
+    multilabel = np.eye(2, dtype=int)[np.arange(len(X)) % 2]
+    clf = ImageClassifier("tiny_cnn", freeze="backbone", adaptation=["mcc", "pseudo_label"], **TINY)
+    with pytest.raises(ValueError, match="adaptation='mcc' needs one class per row"):
+        clf.fit(X, multilabel, sample_domain=domains)
+
+
+def test_mcc_penalises_confused_target_predictions_only():
+    from sktransfer.finetune._adaptation import MCCLoss
+
+    domains = torch.tensor([1, 1, -1, -1, -1, -1])
+    clear = torch.tensor([[9.0, -9.0, -9.0], [-9.0, 9.0, -9.0], [-9.0, -9.0, 9.0]] * 2)
+    confused = clear.clone()
+    confused[2:] = 0.0  # the target rows: every class equally likely
+    loss = MCCLoss()
+    assert loss(clear, None, {"domain": domains}) < 0.01
+    assert loss(confused, None, {"domain": domains}) > 0.5
+    source_confused = confused.clone()
+    source_confused[2:] = clear[2:]  # only the source rows confused: not the target's problem
+    assert loss(source_confused, None, {"domain": domains}) < 0.01
+    assert loss(clear, None, {"domain": torch.tensor([1, 1, 1, 1, 1, -1])}) == 0.0  # one target row
 
 
 def test_adaptation_needs_the_target_rows():

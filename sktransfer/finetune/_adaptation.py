@@ -5,7 +5,7 @@ task loss sees the source rows only (target rows weigh 0 in it, whatever their l
 each adaptation adds a :class:`~sktransfer.finetune._net.LossTerm` on the pooled
 features or the logits of the batch's two domains (pseudo-labels come from a callback,
 once per epoch), or sets the BatchNorm statistics per domain (``"adabn"``). CORAL and
-MMD are skada's losses (``deepcoral_loss``, ``dan_loss``).
+MMD and MCC are skada's losses (``deepcoral_loss``, ``dan_loss``, ``mcc_loss``).
 """
 
 import math
@@ -20,7 +20,11 @@ from ._net import LossTerm
 
 # the adaptations that move the backbone's features: they need trainable blocks
 FEATURE_LOSSES = ("dann", "coral", "mmd")
-ADAPTATIONS = ("none", *FEATURE_LOSSES, "pseudo_label", "adabn")
+# the ones that act on the logits (or the BatchNorm statistics): a frozen backbone will do
+LOGIT_LOSSES = ("pseudo_label", "mcc")
+ADAPTATIONS = ("none", *FEATURE_LOSSES, *LOGIT_LOSSES, "adabn")
+# MCC's temperature in its paper (Jin et al., 2020), for all its benchmarks
+MCC_TEMPERATURE = 2.5
 
 
 def check_adaptation(adaptation, owner):
@@ -80,6 +84,20 @@ class MMDLoss:
         if len(source) < 2 or len(target) < 2:
             return features.sum() * 0.0
         return dan_loss(source, target)
+
+
+class MCCLoss:
+    """Minimum class confusion on the target rows' logits (skada's ``mcc_loss``): the
+    off-diagonal mass of their class-correlation matrix, so that the target's predictions
+    are confident and do not mix classes. Needs only the logits: a frozen backbone will do."""
+
+    def __call__(self, logits, features, y_true):
+        from skada.deep.losses import mcc_loss
+
+        target = logits[y_true["domain"].to(logits.device) < 0]
+        if len(target) < 2:
+            return logits.sum() * 0.0
+        return mcc_loss(target.float(), T=MCC_TEMPERATURE)
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -195,6 +213,8 @@ def adaptation_terms(names, weight, model):
             terms.append(LossTerm("coral", CoralLoss(), scheduled))
         elif name == "mmd":
             terms.append(LossTerm("mmd", MMDLoss(), scheduled))
+        elif name == "mcc":
+            terms.append(LossTerm("mcc", MCCLoss(), scheduled))
         elif name == "pseudo_label":
             terms.append(LossTerm("pseudo_label", PseudoLabelLoss(), scheduled))
     return terms
@@ -225,12 +245,13 @@ def adapt_batchnorm(model, batches):
 
 
 def require_skada(names, owner):
-    if not set(names) & {"coral", "mmd"}:
+    skada_losses = sorted(set(names) & {"coral", "mmd", "mcc"})
+    if not skada_losses:
         return
     try:
         import skada  # noqa: F401
     except ImportError:
         raise ImportError(
-            f"{owner}: adaptation {sorted(set(names) & {'coral', 'mmd'})} uses skada's losses; "
+            f"{owner}: adaptation {skada_losses} uses skada's losses; "
             "install it with: pip install 'sktransfer[adapt]'"
         ) from None

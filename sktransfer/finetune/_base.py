@@ -32,6 +32,7 @@ from ..backbones import load_backbone
 from ..data import adapter_class, adapter_for, inference_batches, loader_options, subset
 from ._adaptation import (
     FEATURE_LOSSES,
+    LOGIT_LOSSES,
     PseudoLabels,
     adapt_batchnorm,
     adaptation_terms,
@@ -213,8 +214,9 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             targets = self._encode_targets(y, reset=not continuing, classes=classes, sample_weight=weights)
         else:
             targets, weights = self._encode_source_targets(y, source, continuing, classes, weights)
-        if "pseudo_label" in adaptations and getattr(self, "multilabel_", False):
-            raise ValueError(f"{owner}: adaptation='pseudo_label' needs one class per row, not multilabel y.")
+        for name in sorted(set(adaptations) & set(LOGIT_LOSSES)):
+            if getattr(self, "multilabel_", False):
+                raise ValueError(f"{owner}: adaptation={name!r} needs one class per row, not multilabel y.")
         described = self._described_rows(owner)  # checked before any weight is loaded
         seed = self._seed()
         self.device_ = self._resolve_device()
@@ -264,8 +266,8 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                 raise ValueError(
                     f"{owner}: adaptation={self.adaptation!r} moves the backbone's features, but "
                     f"freeze={self.freeze_!r} leaves no backbone parameter to train. Unfreeze some "
-                    "blocks (freeze='last:3'), or use 'adabn' / 'pseudo_label', which work on a "
-                    "frozen backbone."
+                    "blocks (freeze='last:3'), or use 'adabn' / 'pseudo_label' / 'mcc', which work "
+                    "on a frozen backbone."
                 )
             self._resolve_augment(backbone_trains)
             # A backbone frozen for the whole fit, seeing unaugmented inputs, gives the same
@@ -494,8 +496,9 @@ class BaseTransferEstimator(Portable, BaseEstimator):
     # ------------------------------------------------------ domain adaptation
     def _check_adaptations(self, adaptations, owner):
         require_skada(adaptations, owner)
-        if "pseudo_label" in adaptations and not hasattr(self, "_set_classes"):
-            raise ValueError(f"{owner}: adaptation='pseudo_label' needs class labels; a regressor has none.")
+        for name in sorted(set(adaptations) & set(LOGIT_LOSSES)):
+            if not hasattr(self, "_set_classes"):
+                raise ValueError(f"{owner}: adaptation={name!r} needs class labels; a regressor has none.")
 
     def _encode_source_targets(self, y, source, continuing, classes, weights):
         """Targets of the source rows (a placeholder on target rows, whose labels are never

@@ -81,9 +81,11 @@ ADAPTATION = """
         uses each domain's own BatchNorm statistics (the network keeps the target's)
         and ``"pseudo_label"`` (classifiers) adds the cross-entropy of target rows under
         the model's own labels, chosen each epoch per predicted class among the most
-        confident (20 % of the target at first, 80 % at the end); both also work on a
-        frozen backbone. A list combines them, e.g. ``["adabn", "pseudo_label"]``.
-        CORAL and MMD are skada's losses: ``pip install 'sktransfer[adapt]'``.
+        confident (20 % of the target at first, 80 % at the end); ``"mcc"``
+        (classifiers, minimum class confusion) penalises target predictions that mix
+        classes. These three also work on a frozen backbone. A list combines them, e.g.
+        ``["adabn", "pseudo_label", "mcc"]``. CORAL, MMD and MCC are skada's losses:
+        ``pip install 'sktransfer[adapt]'``.
     adaptation_weight : float, default=1.0
         The weight of the adaptation loss terms, reached by a warm-up from 0 over the
         fit (DANN's schedule, 2 / (1 + exp(-10 p)) - 1 at progress p); each term's
