@@ -169,12 +169,14 @@ def deep_method(freeze, adaptation, weight):
     return f"ImageClassifier(freeze={freeze!r}, adaptation={adaptation!r}{extra})"
 
 
-def section_text(seeds):
+def section_text(seeds, adaptations=("none", "pseudo_label")):
+    """``adaptations``: names, ``+`` joining the methods of one combination."""
     source, target = reviews()
     X, y, domains = both(source, target)
     rows = []
     for seed in seeds:
-        for adaptation in ("none", "pseudo_label"):
+        for name in adaptations:
+            adaptation = name.split("+") if "+" in name else name
             rows.append(
                 fit_score(
                     lambda: TextClassifier(max_epochs=1, adaptation=adaptation, random_state=seed),
@@ -279,6 +281,12 @@ def main():
     )
     parser.add_argument("--deep-weight", type=float, default=2.0, help="the deep section's adaptation_weight")
     parser.add_argument("--device", default="auto", help="the deep section's device")
+    parser.add_argument(
+        "--text-adaptations",
+        nargs="+",
+        default=["none", "pseudo_label"],
+        help="the text section's adaptations; '+' combines methods",
+    )
     args = parser.parse_args()
     global CACHE
     CACHE = args.cache
@@ -292,7 +300,7 @@ def main():
                 args.seeds, args.deep_freeze, args.deep_adaptations, args.device, args.deep_weight
             )
         elif section == "text":
-            rows = section_text(args.seeds)
+            rows = section_text(args.seeds, args.text_adaptations)
         else:
             rows = section_clusters()
         write(rows)
