@@ -61,7 +61,7 @@ timeout 240 "$PY" benchmarks/run.py --device "$device" --out "$OUT" $quick --cas
 section "deep adaptation"
 if [ -z "$quick" ] && [ -d "$data/office_caltech_10" ]; then
   timeout 600 "$PY" benchmarks/real_adaptation.py --only deep --seeds 0 \
-    --deep-freeze last:3 --deep-adaptations none dann coral mmd adabn+pseudo_label \
+    --deep-freeze last:3 --deep-weight 1 --deep-adaptations none dann coral mmd adabn+pseudo_label+mcc \
     --device "$device" 2>&1 | tee -a "$LOG"
   cp benchmarks/results/real-adaptation-cuda-"$(hostname)".* "$OUT"/ 2>/dev/null
 else
