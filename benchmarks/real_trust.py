@@ -303,7 +303,9 @@ def section_explain_text():
     return token_deletion(sst2_model(), sst2("dev")[0])
 
 
-def section_update(seeds, epochs, lr=None):
+def section_update(seeds, epochs, lr=None, adaptation="none"):
+    """``adaptation``: besides the 100 labelled reviews, the other 900 go to the update as
+    unlabelled target rows (``sample_domain`` -1) with this adaptation ("none": not given)."""
     model = sst2_model()
     texts, labels = yelp()
     texts = np.asarray(texts, dtype=object)
@@ -320,7 +322,16 @@ def section_update(seeds, epochs, lr=None):
         updated = copy.deepcopy(model).set_params(warm_start=True, max_epochs=epochs, random_state=seed)
         if lr is not None:
             updated.set_params(lr=tuple(lr))
-        updated.fit(list(texts[labelled]), labels[labelled])
+        if adaptation == "none":
+            updated.fit(list(texts[labelled]), labels[labelled])
+        else:
+            updated.set_params(adaptation=adaptation.split("+"))
+            unlabelled = np.full(len(held_out), None, dtype=object)
+            updated.fit(
+                list(texts[labelled]) + list(texts[held_out]),
+                np.concatenate([labels[labelled].astype(object), unlabelled]),
+                sample_domain=np.r_[np.ones(len(labelled), int), -np.ones(len(held_out), int)],
+            )
         seconds = time.perf_counter() - start
         after = updated.score(list(texts[held_out]), labels[held_out])
         rows.append(
@@ -328,7 +339,8 @@ def section_update(seeds, epochs, lr=None):
                 "section": "update",
                 "data": "Yelp: 100 labelled, 900 scored",
                 "method": f"warm_start fit, max_epochs={epochs}"
-                + ("" if lr is None else f", lr={tuple(lr)}"),
+                + ("" if lr is None else f", lr={tuple(lr)}")
+                + ("" if adaptation == "none" else f", the 900 unlabelled, adaptation={adaptation}"),
                 "seed": seed,
                 "drift_p_value": round(drift.p_value, 4),
                 "before": round(before, 4),
@@ -448,6 +460,11 @@ def main():
     parser.add_argument(
         "--update-lr", type=float, nargs=2, default=None, help="(head, backbone) rates of the update"
     )
+    parser.add_argument(
+        "--update-adaptation",
+        default="none",
+        help="adaptation of the update towards the other 900 reviews, unlabelled ('+' combines)",
+    )
     parser.add_argument("--draws", type=int, default=100)
     parser.add_argument("--cache", default="/tmp/adapt/cache", help="feature cache folder")
     args = parser.parse_args()
@@ -461,7 +478,7 @@ def main():
         elif section == "explain-text":
             write(section_explain_text())
         elif section == "update":
-            write(section_update(args.seeds, args.update_epochs, args.update_lr))
+            write(section_update(args.seeds, args.update_epochs, args.update_lr, args.update_adaptation))
         else:
             write(section_multitask(args.seeds))
 
