@@ -44,6 +44,11 @@ def ants_bees():
     return load_image_folder(root / "train"), load_image_folder(root / "val")
 
 
+def adaptation_arg(name):
+    """An ``adaptation`` from the command line: ``"a+b"`` combines methods into a list."""
+    return name.split("+") if "+" in name else name
+
+
 def results_path(name, suffix):
     """``results/<name>-<host>.<suffix>``; ``<name>-cuda-<host>`` where a GPU does the work,
     so that a GPU machine with this one's host name never merges into its files."""

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import DATA, machine, merge_results, results_path
+from _common import DATA, adaptation_arg, machine, merge_results, results_path
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -147,7 +147,7 @@ def section_deep(
     rows = []
     for seed in seeds:
         for name in adaptations:
-            adaptation = name.split("+") if "+" in name else name
+            adaptation = adaptation_arg(name)
             rows.append(
                 fit_score(
                     lambda: ImageClassifier(
@@ -176,7 +176,7 @@ def section_text(seeds, adaptations=("none", "pseudo_label")):
     rows = []
     for seed in seeds:
         for name in adaptations:
-            adaptation = name.split("+") if "+" in name else name
+            adaptation = adaptation_arg(name)
             rows.append(
                 fit_score(
                     lambda: TextClassifier(max_epochs=1, adaptation=adaptation, random_state=seed),

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _common import DATA, ants_bees, machine, merge_results, results_path
+from _common import DATA, adaptation_arg, ants_bees, machine, merge_results, results_path
 
 from sktransfer import (
     ImageClassifier,
@@ -325,7 +325,7 @@ def section_update(seeds, epochs, lr=None, adaptation="none"):
         if adaptation == "none":
             updated.fit(list(texts[labelled]), labels[labelled])
         else:
-            updated.set_params(adaptation=adaptation.split("+"))
+            updated.set_params(adaptation=adaptation_arg(adaptation))
             unlabelled = np.full(len(held_out), None, dtype=object)
             updated.fit(
                 list(texts[labelled]) + list(texts[held_out]),

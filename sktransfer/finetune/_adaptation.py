@@ -23,6 +23,8 @@ FEATURE_LOSSES = ("dann", "coral", "mmd")
 # the ones that act on the logits (or the BatchNorm statistics): a frozen backbone will do
 LOGIT_LOSSES = ("pseudo_label", "mcc")
 ADAPTATIONS = ("none", *FEATURE_LOSSES, *LOGIT_LOSSES, "adabn")
+# the ones computed by skada's losses: they need skada installed
+SKADA_LOSSES = ("coral", "mmd", "mcc")
 # MCC's temperature in its paper (Jin et al., 2020), for all its benchmarks
 MCC_TEMPERATURE = 2.5
 
@@ -245,7 +247,7 @@ def adapt_batchnorm(model, batches):
 
 
 def require_skada(names, owner):
-    skada_losses = sorted(set(names) & {"coral", "mmd", "mcc"})
+    skada_losses = sorted(set(names) & set(SKADA_LOSSES))
     if not skada_losses:
         return
     try:

@@ -214,9 +214,11 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             targets = self._encode_targets(y, reset=not continuing, classes=classes, sample_weight=weights)
         else:
             targets, weights = self._encode_source_targets(y, source, continuing, classes, weights)
-        for name in sorted(set(adaptations) & set(LOGIT_LOSSES)):
-            if getattr(self, "multilabel_", False):
-                raise ValueError(f"{owner}: adaptation={name!r} needs one class per row, not multilabel y.")
+        logit_losses = sorted(set(adaptations) & set(LOGIT_LOSSES))
+        if logit_losses and getattr(self, "multilabel_", False):
+            raise ValueError(
+                f"{owner}: adaptation={logit_losses[0]!r} needs one class per row, not multilabel y."
+            )
         described = self._described_rows(owner)  # checked before any weight is loaded
         seed = self._seed()
         self.device_ = self._resolve_device()
@@ -496,9 +498,11 @@ class BaseTransferEstimator(Portable, BaseEstimator):
     # ------------------------------------------------------ domain adaptation
     def _check_adaptations(self, adaptations, owner):
         require_skada(adaptations, owner)
-        for name in sorted(set(adaptations) & set(LOGIT_LOSSES)):
-            if not hasattr(self, "_set_classes"):
-                raise ValueError(f"{owner}: adaptation={name!r} needs class labels; a regressor has none.")
+        logit_losses = sorted(set(adaptations) & set(LOGIT_LOSSES))
+        if logit_losses and not hasattr(self, "_set_classes"):
+            raise ValueError(
+                f"{owner}: adaptation={logit_losses[0]!r} needs class labels; a regressor has none."
+            )
 
     def _encode_source_targets(self, y, source, continuing, classes, weights):
         """Targets of the source rows (a placeholder on target rows, whose labels are never

@@ -117,7 +117,7 @@ def attribute(
 
 # ------------------------------------------------------------------ images
 def _attribute_images(view, X, method, target, layer, n_steps, batch_size, verbose):
-    from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
+    from captum.attr import IntegratedGradients, LayerGradCam
 
     items = image_inputs(X, "attribute")
     dataset = ImageDataset(items, _sized(eval_transform(view.data_config)))
@@ -143,7 +143,7 @@ def _attribute_images(view, X, method, target, layer, n_steps, batch_size, verbo
                     internal_batch_size=batch_size,
                 ).sum(dim=1)  # the channels' contributions to each pixel
             else:
-                result = _fused_gradcam(explainers, x, goal, LayerAttribution.interpolate)
+                result = _fused_gradcam(explainers, x, goal)
             for (height, width), crop_map in zip(sizes, result.detach().cpu().numpy()):
                 maps.append(to_original(crop_map, height, width, view.data_config))
     return maps
@@ -169,15 +169,17 @@ def _sized(transform):
     return sized
 
 
-def _fused_gradcam(explainers, x, goal, interpolate):
+def _fused_gradcam(explainers, x, goal):
     """Each block's Grad-CAM at the input's resolution, scaled to a maximum of 1 per
     image (blocks differ in scale), and their geometric mean: a pixel ranks high where
     the fine and the coarse maps agree, as Guided Grad-CAM multiplies a fine map by a
     coarse one. One block's map is returned as it is."""
+    from captum.attr import LayerAttribution
+
     maps = []
     for explainer in explainers:
         cam = explainer.attribute(x, target=goal, relu_attributions=True)
-        maps.append(interpolate(cam, tuple(x.shape[-2:]), "bilinear")[:, 0])
+        maps.append(LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), "bilinear")[:, 0])
     if len(maps) == 1:
         return maps[0]
     peaks = [m.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12) for m in maps]
