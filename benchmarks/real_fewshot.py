@@ -72,6 +72,11 @@ def setfit_fit_predict(backbone, X, y, X_test, seed, **arguments):
 
 
 OURS = {
+    "standard": ("ours: TextClassifier() (standard fine-tuning)", {"strategy": "standard"}),
+    "standard-described": (
+        "ours: TextClassifier(class_descriptions=class names) (standard fine-tuning)",
+        {"strategy": "standard", "class_descriptions": NAMES},
+    ),
     "contrastive": ("ours: TextClassifier(strategy='contrastive')", {}),
     "described": (
         "ours: TextClassifier(strategy='contrastive', class_descriptions=class names)",
@@ -115,7 +120,8 @@ def few_shot(backbone, per_class, n_draws, setfit_runs, first=0, ours=("contrast
                 X_dev, y_dev = texts[rest], labels[rest]
             start = time.perf_counter()
             if method in methods:
-                model = TextClassifier(backbone, strategy="contrastive", random_state=draw, **arguments)
+                arguments = {"strategy": "contrastive", **arguments}
+                model = TextClassifier(backbone, random_state=draw, **arguments)
                 predicted = model.fit(texts[idx], labels[idx]).predict(X_dev)
             else:
                 predicted = setfit_fit_predict(backbone, texts[idx], labels[idx], X_dev, draw, **arguments)

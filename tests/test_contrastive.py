@@ -95,3 +95,63 @@ def test_warm_start_keeps_the_adapted_encoder_and_trains_the_head():
 def test_contrastive_needs_a_trainable_encoder():
     with pytest.raises(InvalidParameterError, match="freeze='backbone' leaves nothing"):
         TextClassifier("tiny_text", strategy="contrastive", freeze="backbone").fit(TEXTS, LABELS)
+
+
+def test_auto_strategy_uses_pairs_for_few_rows_a_class_and_standard_beyond(monkeypatch):
+    import sktransfer.finetune.text as text
+
+    params = dict(strategy="auto", max_epochs=1, batch_size=16, random_state=0)
+    few = TextClassifier("tiny_text", **params).fit(TEXTS, LABELS)
+    assert few.strategy_ == "contrastive" and few.contrastive_pairs_ > 0
+    # The same rows above the threshold: standard fine-tuning, as strategy="standard" fits.
+    monkeypatch.setattr(text, "FEW_SHOT_ROWS", 3)  # 4 a class
+    many = TextClassifier("tiny_text", **params).fit(TEXTS, LABELS)
+    standard = TextClassifier("tiny_text", **{**params, "strategy": "standard"}).fit(TEXTS, LABELS)
+    assert many.strategy_ == "standard" and many.contrastive_pairs_ is None
+    np.testing.assert_allclose(many.predict_proba(TEXTS), standard.predict_proba(TEXTS), rtol=1e-5, atol=1e-6)
+
+
+def test_auto_strategy_counts_the_smallest_class_of_the_labelled_rows(monkeypatch):
+    import sktransfer.finetune.text as text
+
+    labels = np.array([0] * 10 + [1] * 3)
+    texts = (TEXTS * 2)[: len(labels)]
+    monkeypatch.setattr(text, "FEW_SHOT_ROWS", 3)
+    model = TextClassifier("tiny_text", strategy="auto", max_epochs=1, random_state=0)
+    assert model.fit(texts, labels).strategy_ == "contrastive"  # class 1 has 3 rows
+    monkeypatch.setattr(text, "FEW_SHOT_ROWS", 2)
+    assert model.fit(texts, labels).strategy_ == "standard"
+
+
+@pytest.mark.parametrize(
+    "params, y",
+    [
+        ({"freeze": "backbone"}, LABELS),
+        ({"unfreeze": {1: "none"}, "freeze": "last:1"}, LABELS),
+        ({}, np.eye(2, dtype=int)[[0, 1] * 4]),
+    ],
+    ids=["frozen encoder", "unfreeze", "multilabel"],
+)
+def test_auto_strategy_falls_back_to_standard_where_pairs_cannot_apply(params, y):
+    X = TEXTS[: len(y)]
+    model = TextClassifier("tiny_text", strategy="auto", max_epochs=2, random_state=0, **params).fit(X, y)
+    assert model.strategy_ == "standard" and model.contrastive_pairs_ is None
+
+
+def test_auto_strategy_with_freeze_auto_searches_standard_recipes():
+    labels = np.array([0, 1] * 8)
+    texts = (TEXTS * 2)[: len(labels)]
+    model = TextClassifier("tiny_text", strategy="auto", freeze="auto", max_epochs=1, random_state=0)
+    assert model.fit(texts, labels).strategy_ == "standard"
+    assert model.auto_report_["chosen"].sum() == 1
+
+
+def test_auto_strategy_warm_start_goes_on_as_it_began(monkeypatch):
+    import sktransfer.finetune.text as text
+
+    model = TextClassifier("tiny_text", strategy="auto", warm_start=True, max_epochs=1, random_state=0)
+    model.fit(TEXTS, LABELS)
+    monkeypatch.setattr(text, "FEW_SHOT_ROWS", 0)  # a new fit would choose standard
+    model.fit(TEXTS, LABELS)
+    assert model.strategy_ == "contrastive"
+    assert all(name.startswith("head.") for name in model.trainable_parameters_)

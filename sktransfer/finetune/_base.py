@@ -219,6 +219,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             raise ValueError(
                 f"{owner}: adaptation={logit_losses[0]!r} needs one class per row, not multilabel y."
             )
+        self._choose_strategy(targets if source is None else targets[torch.as_tensor(source)], continuing)
         described = self._described_rows(owner)  # checked before any weight is loaded
         seed = self._seed()
         self.device_ = self._resolve_device()
@@ -364,7 +365,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             "unfreeze": bool(specs),
             "adaptation": bool(adaptations),
             "accelerator": self.accelerator is not None,
-            "strategy": getattr(self, "strategy", "standard") != "standard",
+            "strategy": getattr(self, "strategy_", "standard") != "standard",
             "head_init": self.head_init != "probe",  # its head-only recipes are probe heads
             # its inner folds would score candidates on the descriptions too
             "class_descriptions": getattr(self, "class_descriptions", None) is not None,
@@ -483,6 +484,10 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             **{f"iterator_valid__{k}": v for k, v in options.items()},
         )
         return net.initialize()
+
+    def _choose_strategy(self, targets, continuing):
+        """Settle, from the encoded targets of the labelled rows, how this fit trains (a
+        hook: ``strategy="auto"`` of TextClassifier uses it)."""
 
     def _described_rows(self, owner):
         """Extra training rows that every fit starting from the pretrained weights adds

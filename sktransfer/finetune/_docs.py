@@ -165,7 +165,7 @@ CLASSIFIER = """
 
 
 STRATEGY = """
-    strategy : {"standard", "contrastive"}, default="standard"
+    strategy : {"standard", "contrastive", "auto"}, default="standard"
         "standard": the head, then the unfrozen blocks, trained on the labels.
         "contrastive": for few labelled texts (SetFit, Tunstall et al. 2022): first one
         epoch on pairs of labelled texts (same class or not) that pulls the cosine
@@ -174,7 +174,11 @@ STRATEGY = """
         Pairs: for each labelled text, one partner of its class and one of another,
         repeated 20 times with up to about 50 texts, fewer beyond (about 2,000 pairs,
         or one repetition at least); ``sample_weight`` and ``class_weight`` weight the
-        pairs."""
+        pairs.
+        "auto": "contrastive" while the smallest class has at most 64 labelled texts
+        (where it measured ahead on SST-2: docs/fewshot.md), "standard" beyond, and
+        "standard" wherever pairs cannot apply (multilabel ``y``, a frozen encoder,
+        ``unfreeze``, ``freeze="auto"``). ``strategy_`` says which one trained."""
 
 DESCRIPTIONS = """
     class_descriptions : dict or None, default=None
@@ -210,6 +214,8 @@ MULTITASK_ATTRIBUTES = """
         ``classes`` or the ``mean`` and ``scale`` that standardise it)."""
 
 CONTRASTIVE_ATTRIBUTES = """
+    strategy_ : str
+        The strategy that trained: ``strategy``, or what "auto" chose.
     contrastive_pairs_ : int or None
         How many pairs the contrastive strategy trained on; None with "standard".
     contrastive_loss_ : float
