@@ -19,7 +19,9 @@
 - multitask: ``TextMultiTask`` on sentiment and source (SST-2 or Yelp) against one
   ``TextClassifier(max_epochs=1)`` per task, same seeds; accuracy, fit and predict seconds.
 - update: the same SST-2 model on Yelp (drift test first), then ``warm_start`` fine-tuning
-  on 100 labelled Yelp reviews; accuracy on the other 900 before and after.
+  on 100 labelled Yelp reviews (``--update-*``: epochs, rates, what trains, SST-2 phrases
+  rehearsed beside them, the other 900 as unlabelled target rows); accuracy on the other
+  900 before and after.
 
 Rows merge into ``benchmarks/results/real-trust-<host>.{json,md}`` (a row replaces an
 earlier one of the same section, data and method).
@@ -264,12 +266,17 @@ def kept(name, fit):
     return model
 
 
+def sst2_training():
+    """The 8,000 SST-2 training phrases of the SST-2 model."""
+    frame = pd.read_csv(DATA / "sst2" / "train.tsv", sep="\t", quoting=3, keep_default_na=False)
+    return frame.sample(n=8000, random_state=0)
+
+
 def sst2_model():
     """``TextClassifier(max_epochs=1)`` on 8,000 SST-2 training phrases."""
 
     def fit():
-        frame = pd.read_csv(DATA / "sst2" / "train.tsv", sep="\t", quoting=3, keep_default_na=False)
-        frame = frame.sample(n=8000, random_state=0)
+        frame = sst2_training()
         return TextClassifier(max_epochs=1, random_state=0).fit(
             frame["sentence"].tolist(), frame["label"].to_numpy()
         )
@@ -303,10 +310,13 @@ def section_explain_text():
     return token_deletion(sst2_model(), sst2("dev")[0])
 
 
-def section_update(seeds, epochs, lr=None, adaptation="none"):
+def section_update(seeds, epochs, lr=None, adaptation="none", replay=0, freeze=None):
     """``adaptation``: besides the 100 labelled reviews, the other 900 go to the update as
-    unlabelled target rows (``sample_domain`` -1) with this adaptation ("none": not given)."""
+    unlabelled target rows (``sample_domain`` -1) with this adaptation ("none": not given).
+    ``replay``: that many of the model's own SST-2 training phrases are rehearsed beside
+    the reviews (against forgetting). ``freeze``: what the update trains (None: as before)."""
     model = sst2_model()
+    rehearsed = sst2_training().sample(n=replay, random_state=0) if replay else None
     texts, labels = yelp()
     texts = np.asarray(texts, dtype=object)
     reference = sst2("dev")[0]
@@ -322,15 +332,21 @@ def section_update(seeds, epochs, lr=None, adaptation="none"):
         updated = copy.deepcopy(model).set_params(warm_start=True, max_epochs=epochs, random_state=seed)
         if lr is not None:
             updated.set_params(lr=tuple(lr))
+        if freeze is not None:
+            updated.set_params(freeze=freeze)
+        X_new, y_new = list(texts[labelled]), labels[labelled]
+        if replay:
+            X_new += rehearsed["sentence"].tolist()
+            y_new = np.concatenate([y_new, rehearsed["label"].to_numpy()])
         if adaptation == "none":
-            updated.fit(list(texts[labelled]), labels[labelled])
+            updated.fit(X_new, y_new)
         else:
             updated.set_params(adaptation=adaptation_arg(adaptation))
             unlabelled = np.full(len(held_out), None, dtype=object)
             updated.fit(
-                list(texts[labelled]) + list(texts[held_out]),
-                np.concatenate([labels[labelled].astype(object), unlabelled]),
-                sample_domain=np.r_[np.ones(len(labelled), int), -np.ones(len(held_out), int)],
+                X_new + list(texts[held_out]),
+                np.concatenate([y_new.astype(object), unlabelled]),
+                sample_domain=np.r_[np.ones(len(X_new), int), -np.ones(len(held_out), int)],
             )
         seconds = time.perf_counter() - start
         after = updated.score(list(texts[held_out]), labels[held_out])
@@ -340,6 +356,8 @@ def section_update(seeds, epochs, lr=None, adaptation="none"):
                 "data": "Yelp: 100 labelled, 900 scored",
                 "method": f"warm_start fit, max_epochs={epochs}"
                 + ("" if lr is None else f", lr={tuple(lr)}")
+                + ("" if freeze is None else f", freeze={freeze!r}")
+                + ("" if not replay else f", {replay} SST-2 phrases rehearsed")
                 + ("" if adaptation == "none" else f", the 900 unlabelled, adaptation={adaptation}"),
                 "seed": seed,
                 "drift_p_value": round(drift.p_value, 4),
@@ -465,6 +483,10 @@ def main():
         default="none",
         help="adaptation of the update towards the other 900 reviews, unlabelled ('+' combines)",
     )
+    parser.add_argument(
+        "--update-replay", type=int, default=0, help="SST-2 training phrases rehearsed in the update"
+    )
+    parser.add_argument("--update-freeze", default=None, help="what the update trains (default: as before)")
     parser.add_argument("--draws", type=int, default=100)
     parser.add_argument("--cache", default="/tmp/adapt/cache", help="feature cache folder")
     args = parser.parse_args()
@@ -478,7 +500,16 @@ def main():
         elif section == "explain-text":
             write(section_explain_text())
         elif section == "update":
-            write(section_update(args.seeds, args.update_epochs, args.update_lr, args.update_adaptation))
+            write(
+                section_update(
+                    args.seeds,
+                    args.update_epochs,
+                    args.update_lr,
+                    args.update_adaptation,
+                    args.update_replay,
+                    args.update_freeze,
+                )
+            )
         else:
             write(section_multitask(args.seeds))
 

@@ -163,8 +163,8 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         if self.strategy == "auto":
             # Contrastive pairs need one class a row, an encoder to train before the head, and
             # no search of their own (freeze="auto" compares standard recipes).
-            smallest = 0 if self.multilabel_ else np.unique(targets.numpy(), return_counts=True)[1].min()
-            few = not self.multilabel_ and smallest <= FEW_SHOT_ROWS
+            counts = None if self.multilabel_ else np.unique(targets.numpy(), return_counts=True)[1]
+            few = counts is not None and counts.min() <= FEW_SHOT_ROWS
             feasible = self.freeze != "auto" and not self.unfreeze
             self.strategy_ = "contrastive" if few and feasible else "standard"
 
