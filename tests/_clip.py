@@ -42,3 +42,33 @@ def save_tiny_clip(folder):
         folder
     )
     return folder
+
+
+def save_tiny_open_clip(folder, weights=True):
+    """A tiny randomly initialised open_clip model saved as open_clip's hub folders are:
+    ``open_clip_config.json`` (model and preprocessing) beside the weights."""
+    import json
+    from pathlib import Path
+
+    import open_clip
+
+    model_cfg = {
+        "embed_dim": 8,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 16, "patch_size": 8, "head_width": 8},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
+    }
+    preprocess_cfg = {
+        "size": 32,
+        "mean": list(open_clip.OPENAI_DATASET_MEAN),
+        "std": list(open_clip.OPENAI_DATASET_STD),
+        "interpolation": "bicubic",
+        "resize_mode": "shortest",
+    }
+    folder = Path(folder)
+    config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+    if weights:
+        torch.manual_seed(0)
+        model = open_clip.CLIP(**model_cfg)
+        torch.save(model.state_dict(), folder / "open_clip_pytorch_model.bin")
+    return folder

@@ -2,6 +2,7 @@
 are random, so no accuracy is claimed here)."""
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from sktransfer import ZeroShotImageClassifier
 from sktransfer.exceptions import ImageReadError
 from sktransfer.zeroshot._image import PHOTO_TEMPLATES
 
-from ._clip import save_tiny_clip
+from ._clip import save_tiny_clip, save_tiny_open_clip
 
 pytest.importorskip("transformers")
 
@@ -95,3 +96,49 @@ def test_bad_input_names_the_culprit(clip_folder):
     model = ZeroShotImageClassifier(clip_folder, labels=["a", "b"]).fit()
     with pytest.raises(ImageReadError, match=r"Image 1 \('/no/such/picture.jpg'\) does not exist"):
         model.predict([IMAGES[0], "/no/such/picture.jpg"])
+
+
+@pytest.fixture(scope="module")
+def open_clip_folder(tmp_path_factory):
+    pytest.importorskip("open_clip")
+    return save_tiny_open_clip(tmp_path_factory.mktemp("tiny_open_clip"))
+
+
+def open_clip_by_hand(folder, images, labels):
+    """The zero-shot recipe written directly with open_clip and its own preprocessing."""
+    import open_clip
+    from PIL import Image
+
+    name = f"local-dir:{folder}"
+    model, _, preprocess = open_clip.create_model_and_transforms(name)
+    tokenizer = open_clip.get_tokenizer(name)
+    with torch.inference_mode():
+        prototypes = []
+        for label in labels:
+            text = model.eval().encode_text(tokenizer([t.format(label) for t in PHOTO_TEMPLATES]))
+            mean = torch.nn.functional.normalize(text, dim=-1).mean(0)
+            prototypes.append(torch.nn.functional.normalize(mean, dim=0))
+        pixels = torch.stack([preprocess(Image.fromarray(image)) for image in images])
+        image = torch.nn.functional.normalize(model.encode_image(pixels), dim=-1)
+        return (model.logit_scale.exp() * image @ torch.stack(prototypes).T).softmax(-1).numpy()
+
+
+def test_open_clip_checkpoint_matches_open_clip_written_by_hand(open_clip_folder):
+    model = ZeroShotImageClassifier(open_clip_folder, labels=["red square", "blue thing"]).fit()
+    proba = model.predict_proba(IMAGES)
+    expected = open_clip_by_hand(open_clip_folder, IMAGES, ["blue thing", "red square"])
+    np.testing.assert_allclose(proba, expected, atol=0.02)  # two image resizers, as above
+    assert np.ptp(expected[:, 0]) > 0.05  # the images differ by more than the tolerance
+    assert model.data_config_.input_size == 32 and model.transform(IMAGES).shape == (len(IMAGES), 8)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict_proba(IMAGES), proba)
+
+
+def test_open_clip_errors_say_what_is_missing(tmp_path, monkeypatch):
+    pytest.importorskip("open_clip")
+    no_weights = save_tiny_open_clip(tmp_path, weights=False)
+    with pytest.raises(FileNotFoundError, match="could not load an open_clip model.*save one once"):
+        ZeroShotImageClassifier(no_weights, labels=["a", "b"]).fit()
+    monkeypatch.setitem(sys.modules, "open_clip", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"open_clip checkpoint.*sktransfer\[clip\]"):
+        ZeroShotImageClassifier(no_weights, labels=["a", "b"]).fit()

@@ -1,9 +1,11 @@
 """CLIP-family models (an image and a text tower in one embedding space) from a local
-Hugging Face folder or a reachable hub id, with the image preprocessing their
-processor config describes."""
+Hugging Face folder or a reachable hub id, or an open_clip checkpoint, with the image
+preprocessing their config describes."""
 
 import os
 from pathlib import Path
+
+import torch
 
 from ._base import DataConfig
 from ._text import _quiet_loading, import_transformers
@@ -13,6 +15,14 @@ HOW_TO_GET_ONE = (
     "`from transformers import CLIPModel, CLIPProcessor; "
     "CLIPModel.from_pretrained('openai/clip-vit-base-patch32').save_pretrained(folder); "
     "CLIPProcessor.from_pretrained('openai/clip-vit-base-patch32').save_pretrained(folder)`, "
+    "copy the folder here, and pass model=folder."
+)
+
+OPEN_CLIP_CONFIG = "open_clip_config.json"
+HOW_TO_GET_AN_OPEN_CLIP = (
+    "On a machine with internet, save one once with huggingface_hub: "
+    "`snapshot_download('laion/CLIP-ViT-B-32-laion2B-s34B-b79K', local_dir=folder)` "
+    f"(a folder with {OPEN_CLIP_CONFIG} and open_clip_pytorch_model.bin or open_clip_model.safetensors), "
     "copy the folder here, and pass model=folder."
 )
 
@@ -28,7 +38,9 @@ def load_clip(model, owner="load_clip"):
     model : str or path
         A local Hugging Face model folder (``config.json``, weights, tokenizer and
         ``preprocessor_config.json``), or a hub id where the hub or the local
-        Hugging Face cache has it. Never runs code shipped with the model.
+        Hugging Face cache has it. Never runs code shipped with the model. An
+        open_clip checkpoint (needs ``open_clip_torch``): a folder with
+        ``open_clip_config.json`` and its weights, or ``"hf-hub:<repo>"``.
     owner : str, default="load_clip"
         The name errors begin with (the estimator that asked).
 
@@ -41,9 +53,11 @@ def load_clip(model, owner="load_clip"):
     data_config : DataConfig
         Resize, crop and normalisation read from its image processor.
     """
-    transformers = import_transformers()
     source = os.fspath(model)
     local = Path(source).expanduser()
+    if source.startswith("hf-hub:") or (local / OPEN_CLIP_CONFIG).is_file():
+        return _load_open_clip(source, local, owner)
+    transformers = import_transformers()
     if local.exists() and not (local / "config.json").is_file():
         raise FileNotFoundError(
             f"{owner}: model={source!r} is not a Hugging Face model folder (no config.json in it). "
@@ -81,3 +95,71 @@ def _data_config(processor):
         mean=tuple(processor.image_mean),
         std=tuple(processor.image_std),
     )
+
+
+def _load_open_clip(source, local, owner):
+    """An open_clip checkpoint behind the methods a Hugging Face CLIP model offers."""
+    try:
+        import open_clip
+    except ImportError:
+        raise ImportError(
+            f"{owner}: model={source!r} is an open_clip checkpoint, and open_clip is not installed; "
+            "pip install 'sktransfer[clip]' (or open_clip_torch)."
+        ) from None
+    name = source if source.startswith("hf-hub:") else f"local-dir:{local}"
+    try:
+        # require_pretrained: a folder without weights is an error, not a random model.
+        network = open_clip.create_model(name, require_pretrained=True)
+        tokenizer = open_clip.get_tokenizer(name)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise FileNotFoundError(
+            f"{owner}: could not load an open_clip model from {source!r} ({exc}). " + HOW_TO_GET_AN_OPEN_CLIP
+        ) from None
+    preprocess = open_clip.get_model_preprocess_cfg(network)
+    size = preprocess.get("size", 224)
+    height, width = (size, size) if isinstance(size, int) else size
+    resize_mode = preprocess.get("resize_mode", "shortest")
+    if resize_mode != "shortest" or height != width:
+        raise ValueError(
+            f"{owner}: model={source!r} preprocesses images with resize_mode={resize_mode!r} to "
+            f"{size}; only a square centre crop after resizing the short side "
+            "(resize_mode='shortest', open_clip's default) is supported."
+        )
+    config = DataConfig(
+        input_size=height,
+        resize=height,
+        interpolation=preprocess.get("interpolation", "bicubic"),
+        mean=tuple(preprocess["mean"]),
+        std=tuple(preprocess["std"]),
+    )
+    return OpenClipModel(network.eval()), OpenClipTokenizer(tokenizer), config
+
+
+class OpenClipModel(torch.nn.Module):
+    """An open_clip model with the two methods (and the temperature) of a Hugging Face
+    CLIPModel that the zero-shot classifier calls."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+
+    @property
+    def logit_scale(self):
+        return self.network.logit_scale
+
+    def get_image_features(self, pixel_values):
+        return self.network.encode_image(pixel_values)
+
+    def get_text_features(self, input_ids):
+        return self.network.encode_text(input_ids)
+
+
+class OpenClipTokenizer:
+    """open_clip's tokenizer called as a Hugging Face one: texts in, ``{"input_ids"}`` out
+    (open_clip pads and truncates to the model's context length itself)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, texts, **hf_options):
+        return {"input_ids": self.tokenizer(list(texts))}

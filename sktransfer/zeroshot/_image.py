@@ -6,8 +6,8 @@ into photo captions ("a photo of a {}.", ...); an image goes to the class whose
 embedding is nearest, the cosine scaled by the model's own learned temperature.
 
 No CLIP weights ship with sktransfer or can be downloaded at fit time: give the folder
-of a Hugging Face CLIP model saved once where there is internet (see
-:class:`ZeroShotImageClassifier`). Its images go through the library's own image
+of a Hugging Face CLIP model, or of an open_clip checkpoint, saved once where there is
+internet (see :class:`ZeroShotImageClassifier`). Its images go through the library's own image
 reading (paths, PIL images, arrays; clear errors naming the image), resized and
 normalised as the model's preprocessor config says.
 """
@@ -53,7 +53,9 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         A local folder holding a Hugging Face CLIP-family model (``config.json``,
         weights, tokenizer and ``preprocessor_config.json``, as ``save_pretrained``
         writes them), or a hub id, which works where the hub can be reached or the
-        model is in the local Hugging Face cache.
+        model is in the local Hugging Face cache. An open_clip checkpoint (the
+        ``[clip]`` extra): a folder holding ``open_clip_config.json`` and its weights,
+        or ``"hf-hub:<repo>"``.
     labels : list of str, dict or None, default=None
         The classes and the words that describe them: a list of class names, or a dict
         ``{class: description}`` whose values are a string or a list of strings
