@@ -44,6 +44,22 @@ def ants_bees():
     return load_image_folder(root / "train"), load_image_folder(root / "val")
 
 
+def chest_xray_split(seed):
+    """The chest X-rays split 50/50 by patient (the first fold of ``StratifiedGroupKFold(2)``,
+    shuffled with ``seed``): ``X, y, groups, train, test``, no patient on both sides."""
+    import re
+
+    import numpy as np
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    X, y = load_image_folder(DATA / "chest_xray_pneumonia")
+    # The patient is in the file name (see the data README).
+    groups = np.array([re.match(r"^((?:NORMAL2-)?IM-\d+|person\d+)", Path(p).name).group(1) for p in X])
+    train, test = next(StratifiedGroupKFold(2, shuffle=True, random_state=seed).split(X, y, groups))
+    assert not set(groups[train]) & set(groups[test])
+    return X, y, groups, train, test
+
+
 def adaptation_arg(name):
     """An ``adaptation`` from the command line: ``"a+b"`` combines methods into a list."""
     return name.split("+") if "+" in name else name

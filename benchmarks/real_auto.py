@@ -30,15 +30,12 @@ about 20 minutes a seed and data set on 2 CPU cores.
 """
 
 import argparse
-import re
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import DATA, ants_bees, machine, merge_results, results_path
+from _common import DATA, ants_bees, chest_xray_split, machine, merge_results, results_path
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -58,10 +55,7 @@ def eurosat(seed):
 
 
 def chest(seed):
-    X, y = load_image_folder(DATA / "chest_xray_pneumonia")
-    groups = np.array([re.match(r"^((?:NORMAL2-)?IM-\d+|person\d+)", Path(p).name).group(1) for p in X])
-    train, test = next(StratifiedGroupKFold(2, shuffle=True, random_state=seed).split(X, y, groups))
-    assert not set(groups[train]) & set(groups[test])
+    X, y, groups, train, test = chest_xray_split(seed)
     return X[train], y[train], X[test], y[test], groups[train]
 
 

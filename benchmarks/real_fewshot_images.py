@@ -18,7 +18,8 @@ every method. Methods, all on the bundled EfficientNet-Lite0:
   + ``LogisticRegression``;
 - fine-tune: ``ImageClassifier()`` with its defaults (``freeze="last:3"``);
 - auto: ``ImageClassifier(freeze="auto")``, from 2 images a class (with one, nothing is
-  left to validate its candidates on: it says so and asks for a fixed ``freeze``).
+  left to validate its candidates on: it says so and trains the fixed default, which is
+  the fine-tune row).
 
 The probe runs ``--draws`` draws, fine-tuning ``--tuned-draws`` and auto (which costs
 about 2.5 fine-tunes) ``--auto-draws``. Writes
@@ -27,9 +28,7 @@ about 2.5 fine-tunes) ``--auto-draws``. Writes
 """
 
 import argparse
-import re
 import time
-from pathlib import Path
 
 import matplotlib
 
@@ -37,9 +36,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import DATA, machine, merge_results, results_path  # noqa: E402
+from _common import DATA, chest_xray_split, machine, merge_results, results_path  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import StratifiedGroupKFold  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
@@ -57,10 +55,7 @@ def eurosat():
 
 
 def chest():
-    X, y = load_image_folder(DATA / "chest_xray_pneumonia")
-    groups = np.array([re.match(r"^((?:NORMAL2-)?IM-\d+|person\d+)", Path(p).name).group(1) for p in X])
-    pool, test = next(StratifiedGroupKFold(2, shuffle=True, random_state=0).split(X, y, groups))
-    assert not set(groups[pool]) & set(groups[test])
+    X, y, _, pool, test = chest_xray_split(seed=0)
     return X, y, pool, test
 
 

@@ -116,8 +116,18 @@ def test_groups_stay_on_one_side_of_every_inner_fold():
     clf.multilabel_ = False  # what fit sets before the search
     for train, test in auto.inner_folds(clf, y, groups, seed=0):
         assert not set(groups[train]) & set(groups[test])
-    with pytest.raises(ValueError, match="at least 2 groups"):
-        auto.inner_folds(clf, y, np.zeros(40), seed=0)
+    assert auto.validation_shortfall(clf, y, groups) is None
+    assert "at least 2 groups" in auto.validation_shortfall(clf, y, np.zeros(40))
+
+
+def test_one_group_trains_the_fixed_default_and_says_so():
+    X, y = dark_bright(12)
+    with pytest.warns(UserWarning, match="at least 2 groups.*trained the fixed default"):
+        clf = auto_clf().fit(X, y, groups=np.zeros(len(y)))
+    assert (
+        clf.auto_report_["pruned_at"].iloc[0] == "not validated: it needs at least 2 groups to hold one out"
+    )
+    assert clf.freeze_ == auto_clf()._fixed_recipe().freeze
 
 
 def test_groups_for_the_splitter_alone_need_no_request(monkeypatch):

@@ -155,3 +155,50 @@ def test_auto_strategy_warm_start_goes_on_as_it_began(monkeypatch):
     model.fit(TEXTS, LABELS)
     assert model.strategy_ == "contrastive"
     assert all(name.startswith("head.") for name in model.trainable_parameters_)
+
+
+def test_auto_strategy_counts_only_rows_that_weigh(monkeypatch):
+    import sktransfer.finetune.text as text
+
+    monkeypatch.setattr(text, "FEW_SHOT_ROWS", 3)
+    model = TextClassifier("tiny_text", strategy="auto", max_epochs=1, random_state=0)
+    weights = np.array([1, 1, 1, 0] * 2, dtype=float)  # 3 rows a class weigh
+    assert model.fit(TEXTS, LABELS, sample_weight=weights).strategy_ == "contrastive"
+    assert model.fit(TEXTS, LABELS).strategy_ == "standard"  # 4 a class
+
+
+def test_auto_strategy_never_counts_the_unlabelled_target_rows(monkeypatch):
+    import sktransfer.finetune.text as text
+
+    monkeypatch.setattr(text, "FEW_SHOT_ROWS", 3)
+    # 3 labelled "neg" (class 0, the smallest), 5 "pos", 4 unlabelled target rows whose
+    # placeholder targets would count as class 0 if they were read.
+    X = TEXTS[4:7] + TEXTS[:4] + ["nice"] + ["so so", "fine film", "bad plot", "ok"]
+    y = np.array(["neg"] * 3 + ["pos"] * 5 + [None] * 4, dtype=object)
+    domains = np.r_[np.ones(8, int), -np.ones(4, int)]
+    model = TextClassifier(
+        "tiny_text", strategy="auto", adaptation="pseudo_label", max_epochs=1, random_state=0
+    )
+    assert model.fit(X, y, sample_domain=domains).strategy_ == "contrastive"
+
+
+def test_auto_strategy_trains_the_standard_way_under_a_feature_adaptation():
+    pytest.importorskip("skada")
+    X = TEXTS + ["so so", "fine film", "bad plot", "ok"]
+    y = np.array(list(LABELS) + [None] * 4, dtype=object)
+    domains = np.r_[np.ones(8, int), -np.ones(4, int)]
+    model = TextClassifier("tiny_text", strategy="auto", adaptation="coral", max_epochs=1, random_state=0)
+    assert model.fit(X, y, sample_domain=domains).strategy_ == "standard"  # pairs would freeze it
+
+
+def test_auto_strategy_with_partial_fit_trains_the_standard_way():
+    model = TextClassifier("tiny_text", strategy="auto", random_state=0).partial_fit(TEXTS, LABELS)
+    assert model.strategy_ == "standard" and model.contrastive_pairs_ is None
+
+
+def test_a_strategy_set_by_hand_applies_to_a_warm_start():
+    model = TextClassifier("tiny_text", strategy="contrastive", warm_start=True, max_epochs=1, random_state=0)
+    model.fit(TEXTS, LABELS)
+    model.set_params(strategy="standard").fit(TEXTS, LABELS)
+    assert model.strategy_ == "standard" and model.contrastive_pairs_ is None
+    assert any(not name.startswith("head.") for name in model.trainable_parameters_)

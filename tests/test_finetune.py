@@ -567,8 +567,13 @@ def test_one_labelled_image_a_class():
     model = ImageClassifier("tiny_cnn", **FAST).fit(X, y)
     assert model.probe_penalty_ == UNVALIDATED_PENALTY  # no fold to validate on: the fixed penalty
     assert model.predict_proba(X).shape == (2, 2)
-    with pytest.raises(ValueError, match="freeze='auto'.*at least 2 samples of every class"):
-        ImageClassifier("tiny_cnn", freeze="auto", **FAST).fit(X, y)
+    # freeze="auto" has nothing to hold out: it says so and trains the fixed default.
+    with pytest.warns(UserWarning, match="freeze='auto'.*class '(dark|bright)' has a single labelled row"):
+        auto = ImageClassifier("tiny_cnn", freeze="auto", **FAST).fit(X, y)
+    fixed = ImageClassifier("tiny_cnn", freeze=auto.freeze_, **FAST).fit(X, y)
+    np.testing.assert_allclose(auto.predict_proba(X), fixed.predict_proba(X), rtol=1e-5, atol=1e-6)
+    assert len(auto.auto_report_) == 1 and auto.auto_report_["chosen"].all()
+    assert auto.auto_report_["pruned_at"].iloc[0].startswith("not validated: class")
     with pytest.raises(ValueError, match="early_stopping=True cannot hold out.*set early_stopping=False"):
         ImageClassifier("tiny_cnn", early_stopping=True, **FAST).fit(X, y)
 

@@ -142,3 +142,12 @@ def test_open_clip_errors_say_what_is_missing(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "open_clip", None)  # as if it were not installed
     with pytest.raises(ImportError, match=r"open_clip checkpoint.*sktransfer\[clip\]"):
         ZeroShotImageClassifier(no_weights, labels=["a", "b"]).fit()
+
+
+def test_a_folder_with_both_formats_loads_through_transformers(tmp_path):
+    pytest.importorskip("open_clip")
+    folder = save_tiny_clip(tmp_path)
+    save_tiny_open_clip(folder, weights=False)  # an open_clip config beside the transformers files
+    model = ZeroShotImageClassifier(folder, labels=["red square", "blue thing"]).fit()
+    expected = by_hand(folder, IMAGES, ["blue thing", "red square"])
+    np.testing.assert_allclose(model.predict_proba(IMAGES), expected, atol=0.02)

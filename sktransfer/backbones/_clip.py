@@ -21,7 +21,7 @@ HOW_TO_GET_ONE = (
 OPEN_CLIP_CONFIG = "open_clip_config.json"
 HOW_TO_GET_AN_OPEN_CLIP = (
     "On a machine with internet, save one once with huggingface_hub: "
-    "`snapshot_download('laion/CLIP-ViT-B-32-laion2B-s34B-b79K', local_dir=folder)` "
+    "`snapshot_download('laion/CLIP-ViT-B-16-laion2B-s34B-b88K', local_dir=folder)` "
     f"(a folder with {OPEN_CLIP_CONFIG} and open_clip_pytorch_model.bin or open_clip_model.safetensors), "
     "copy the folder here, and pass model=folder."
 )
@@ -40,7 +40,8 @@ def load_clip(model, owner="load_clip"):
         ``preprocessor_config.json``), or a hub id where the hub or the local
         Hugging Face cache has it. Never runs code shipped with the model. An
         open_clip checkpoint (needs ``open_clip_torch``): a folder with
-        ``open_clip_config.json`` and its weights, or ``"hf-hub:<repo>"``.
+        ``open_clip_config.json`` and its weights but no ``config.json`` (a folder with
+        both loads through transformers), or ``"hf-hub:<repo>"``.
     owner : str, default="load_clip"
         The name errors begin with (the estimator that asked).
 
@@ -55,7 +56,9 @@ def load_clip(model, owner="load_clip"):
     """
     source = os.fspath(model)
     local = Path(source).expanduser()
-    if source.startswith("hf-hub:") or (local / OPEN_CLIP_CONFIG).is_file():
+    # A folder with both formats (as LAION's hub repositories are) loads through transformers.
+    open_clip_only = (local / OPEN_CLIP_CONFIG).is_file() and not (local / "config.json").is_file()
+    if source.startswith("hf-hub:") or open_clip_only:
         return _load_open_clip(source, local, owner)
     transformers = import_transformers()
     if local.exists() and not (local / "config.json").is_file():

@@ -86,25 +86,52 @@ class Choice:
     search_seconds: float
 
 
+def validation_shortfall(estimator, targets, groups):
+    """Why the training rows cannot be split into inner folds (fewer than 2 rows of some
+    class, or fewer than 2 groups), or None when they can."""
+    stratify = estimator._stratify(targets)
+    if groups is not None and len(np.unique(groups)) < 2:
+        return "it needs at least 2 groups to hold one out"
+    if stratify is not None:  # class indices
+        values, counts = np.unique(stratify, return_counts=True)
+        if counts.min() < 2:
+            rare = estimator.classes_.tolist()[values[counts.argmin()]]
+            return f"class {rare!r} has a single labelled row, none to hold out"
+    if len(targets) < 2:
+        return "it needs at least 2 rows"
+    return None
+
+
 def inner_folds(estimator, targets, groups, seed):
     """Inner cross-validation folds over the training rows: stratified for classes, grouped
     when ``groups`` are given (no group on both sides), ``INNER_FOLDS`` of them or fewer
-    when a class or the groups are too few."""
-    owner = type(estimator).__name__
+    when a class or the groups are too few (at least 2: see ``validation_shortfall``)."""
     stratify = estimator._stratify(targets)
     n = len(targets)
     limit = n if groups is None else len(np.unique(groups))
     if stratify is not None:
         limit = min(limit, np.unique(stratify, return_counts=True)[1].min())
-    folds = min(INNER_FOLDS, int(limit))
-    if folds < 2:
-        what = "groups" if groups is not None and len(np.unique(groups)) < 2 else "samples of every class"
-        raise ValueError(
-            f"{owner}: freeze='auto' validates its candidates on held-out training rows and needs "
-            f"at least 2 {what}; give more data or choose a fixed freeze (e.g. 'last:3')."
-        )
-    splits = kfold_splits(n, folds, seed, stratify, groups)
+    splits = kfold_splits(n, min(INNER_FOLDS, int(limit)), seed, stratify, groups)
     return [(np.sort(train), np.sort(test)) for train, test in splits]
+
+
+def unvalidated_report(estimator, recipe, reason):
+    """``auto_report_`` of a fit that could not validate: the fixed default, trained as is."""
+    import pandas as pd
+
+    row = {
+        "candidate": str(recipe.freeze),
+        "freeze": recipe.freeze,
+        "image_size": recipe.image_size,
+        "score": math.nan,
+        "cv_score": math.nan,
+        "epochs": estimator.max_epochs,
+        "seconds": math.nan,
+        "pruned_at": f"not validated: {reason}",
+        "chosen": True,
+    }
+    report = pd.DataFrame([row])
+    return report if estimator._modality == "image" else report.drop(columns="image_size")
 
 
 class AutoSearch:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 from dataclasses import replace
 from numbers import Integral, Real
 
@@ -40,7 +41,7 @@ from ._adaptation import (
     has_batchnorm,
     require_skada,
 )
-from ._auto import AutoSearch, Recipe
+from ._auto import AutoSearch, Recipe, unvalidated_report, validation_shortfall
 from ._datasets import Labelled
 from ._freeze import apply_trainable, is_freeze_spec, resolve_trainable, trainable_parameter_names
 from ._model import Head, TransferModel
@@ -219,24 +220,28 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             raise ValueError(
                 f"{owner}: adaptation={logit_losses[0]!r} needs one class per row, not multilabel y."
             )
-        self._choose_strategy(targets if source is None else targets[torch.as_tensor(source)], continuing)
+        self._choose_strategy(targets, weights, adaptations, continuing=continuing, search=search)
         described = self._described_rows(owner)  # checked before any weight is loaded
         seed = self._seed()
         self.device_ = self._resolve_device()
         with seeded_rng(seed):
-            choice = None
+            choice = unvalidated = None
             if continuing:
                 if self.freeze != "auto":  # a freeze or lr changed since applies to the fits that continue
                     recipe = self._fixed_recipe()
                     self._apply_recipe(replace(recipe, image_size=getattr(self, "image_size_", None)))
             elif search and self.freeze == "auto":
                 self._check_auto(owner, adaptations, specs)
-                # The search draws from its own copy of the seeded generators, so the refit
-                # draws exactly as a fit with the chosen recipe and this random_state would.
-                with seeded_rng(seed):
-                    choice = self._search(X, targets, weights, groups, seed)
-                self._apply_recipe(choice.recipe)
-                epochs = epochs if choice.recipe.epochs is None else choice.recipe.epochs
+                unvalidated = self._auto_shortfall(owner, targets, groups)
+                if unvalidated is None:
+                    # The search draws from its own copy of the seeded generators, so the refit
+                    # draws exactly as a fit with the chosen recipe and this random_state would.
+                    with seeded_rng(seed):
+                        choice = self._search(X, targets, weights, groups, seed)
+                    self._apply_recipe(choice.recipe)
+                    epochs = epochs if choice.recipe.epochs is None else choice.recipe.epochs
+                else:
+                    self._apply_recipe(self._fixed_recipe())
             else:
                 self._apply_recipe(self._fixed_recipe())
             backbone = self.net_.module_.backbone if continuing else self._load_backbone()
@@ -332,6 +337,8 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             self.auto_report_ = choice.report
             if self.verbose:
                 self._print_choice(choice)
+        elif unvalidated is not None:
+            self.auto_report_ = unvalidated_report(self, self._fixed_recipe(), unvalidated)
         elif not continuing:
             self.__dict__.pop("auto_report_", None)  # from an earlier fit with freeze="auto"
         return self
@@ -359,6 +366,20 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         """Train by ``recipe`` from now on: its values become the fitted ``freeze_``, ``lr_``
         and ``lr_decay_`` that the fit reads (images: ``image_size_`` too)."""
         self.freeze_, self.lr_, self.lr_decay_ = recipe.freeze, recipe.lr, recipe.lr_decay
+
+    def _auto_shortfall(self, owner, targets, groups):
+        """Why freeze="auto" cannot hold out rows to validate on, or None. When it cannot,
+        it says so and the fit trains the fixed default: few-shot data degrades, never fails."""
+        reason = validation_shortfall(self, targets, groups)
+        if reason is not None:
+            warnings.warn(
+                f"{owner}: freeze='auto' validates its candidates on held-out training rows, but "
+                f"{reason}; trained the fixed default freeze={self._fixed_recipe().freeze!r} instead "
+                "(give 2 rows a class or more to search, or set a fixed freeze to silence this).",
+                UserWarning,
+                stacklevel=4,
+            )
+        return reason
 
     def _check_auto(self, owner, adaptations, specs):
         problems = {
@@ -485,9 +506,10 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         )
         return net.initialize()
 
-    def _choose_strategy(self, targets, continuing):
-        """Settle, from the encoded targets of the labelled rows, how this fit trains (a
-        hook: ``strategy="auto"`` of TextClassifier uses it)."""
+    def _choose_strategy(self, targets, weights, adaptations, *, continuing, search):
+        """Settle, from the encoded targets of the rows that count (``weights`` > 0; target
+        rows of an adaptation weigh 0), how this fit trains (a hook: ``strategy="auto"`` of
+        TextClassifier uses it). ``search``: a ``fit`` (False: ``partial_fit``)."""
 
     def _described_rows(self, owner):
         """Extra training rows that every fit starting from the pretrained weights adds

@@ -9,6 +9,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from .._descriptions import described_texts
 from ..data import TEXT_AUGMENT_PRESETS, subset, text_augmenter
+from ._adaptation import FEATURE_LOSSES
 from ._base import BaseTransferEstimator
 from ._contrastive import train_contrastive
 from ._docs import (
@@ -156,16 +157,24 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
             relative += [1.0 / n_descriptions] * len(sentences)
         return texts, torch.as_tensor(targets, dtype=torch.long), np.asarray(relative)
 
-    def _choose_strategy(self, targets, continuing):
-        if continuing and hasattr(self, "strategy_"):  # a warm start goes on as it began
-            return
+    def _choose_strategy(self, targets, weights, adaptations, *, continuing, search):
+        if continuing and self.strategy == "auto" and hasattr(self, "strategy_"):
+            return  # a warm start goes on as it began; a strategy set by hand applies
         self.strategy_ = self.strategy
         if self.strategy == "auto":
-            # Contrastive pairs need one class a row, an encoder to train before the head, and
-            # no search of their own (freeze="auto" compares standard recipes).
-            counts = None if self.multilabel_ else np.unique(targets.numpy(), return_counts=True)[1]
-            few = counts is not None and counts.min() <= FEW_SHOT_ROWS
-            feasible = self.freeze != "auto" and not self.unfreeze
+            counted = targets if weights is None else targets[weights > 0]
+            counts = None if self.multilabel_ else np.unique(counted.numpy(), return_counts=True)[1]
+            few = counts is not None and len(counts) > 0 and counts.min() <= FEW_SHOT_ROWS
+            # Pairs need one class a row, a fit that sees all its rows (not partial_fit's
+            # first batch), an encoder trained before the head and left alone after it (no
+            # unfreeze, no adaptation that moves the features), and no search of their own
+            # (freeze="auto" compares standard recipes).
+            feasible = (
+                search
+                and self.freeze != "auto"
+                and not self.unfreeze
+                and not set(adaptations) & set(FEATURE_LOSSES)
+            )
             self.strategy_ = "contrastive" if few and feasible else "standard"
 
     def _adapt_encoder(self, model, X, targets, weights, train_idx, seed, continuing):

@@ -54,8 +54,9 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         weights, tokenizer and ``preprocessor_config.json``, as ``save_pretrained``
         writes them), or a hub id, which works where the hub can be reached or the
         model is in the local Hugging Face cache. An open_clip checkpoint (the
-        ``[clip]`` extra): a folder holding ``open_clip_config.json`` and its weights,
-        or ``"hf-hub:<repo>"``.
+        ``[clip]`` extra): a folder holding ``open_clip_config.json`` and its weights
+        (and no ``config.json``: a folder with both loads through transformers), or
+        ``"hf-hub:<repo>"``.
     labels : list of str, dict or None, default=None
         The classes and the words that describe them: a list of class names, or a dict
         ``{class: description}`` whose values are a string or a list of strings
