@@ -220,8 +220,8 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             raise ValueError(
                 f"{owner}: adaptation={logit_losses[0]!r} needs one class per row, not multilabel y."
             )
-        self._choose_strategy(targets, weights, adaptations, continuing=continuing, search=search)
         described = self._described_rows(owner)  # checked before any weight is loaded
+        self._choose_strategy(targets, weights, adaptations, continuing=continuing, search=search)
         seed = self._seed()
         self.device_ = self._resolve_device()
         with seeded_rng(seed):
