@@ -151,3 +151,33 @@ def test_a_folder_with_both_formats_loads_through_transformers(tmp_path):
     model = ZeroShotImageClassifier(folder, labels=["red square", "blue thing"]).fit()
     expected = by_hand(folder, IMAGES, ["blue thing", "red square"])
     np.testing.assert_allclose(model.predict_proba(IMAGES), expected, atol=0.02)
+
+
+def test_transductive_centres_on_the_unlabelled_images(clip_folder):
+    labels = ["red square", "blue thing"]
+    plain = ZeroShotImageClassifier(clip_folder, labels=labels).fit()
+    assert plain.center_ is None and plain.head_ is None  # the default learns nothing from X
+    model = ZeroShotImageClassifier(clip_folder, labels=labels, transductive=True, rounds=0).fit(IMAGES)
+    E = model.transform(IMAGES)
+    np.testing.assert_allclose(model.center_, E.mean(axis=0), rtol=1e-6)
+    centred = E - E.mean(axis=0)
+    prototypes = model.prototypes_ - model.prototypes_.mean(axis=0)
+    cosine = (centred / np.linalg.norm(centred, axis=1, keepdims=True)) @ (
+        prototypes / np.linalg.norm(prototypes, axis=1, keepdims=True)
+    ).T
+    expected = torch.softmax(torch.as_tensor(model.logit_scale_ * cosine), dim=1).numpy()
+    np.testing.assert_allclose(model.predict_proba(IMAGES), expected, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(model.predict_proba(IMAGES), plain.predict_proba(IMAGES), atol=1e-3)
+
+
+def test_transductive_self_trains_without_reading_y(clip_folder):
+    params = dict(labels={0: "red square", 1: "blue thing"}, transductive=True)
+    y = np.array([0, 1] * 3)
+    model = ZeroShotImageClassifier(clip_folder, **params).fit(IMAGES, y)
+    again = ZeroShotImageClassifier(clip_folder, **params).fit(IMAGES, 1 - y)
+    np.testing.assert_array_equal(model.predict_proba(IMAGES), again.predict_proba(IMAGES))
+    assert model.head_ is not None and set(model.head_.classes_) <= {0, 1}
+    with pytest.raises(ValueError, match="transductive=True adapts to the images.*got 3.*at least 4"):
+        ZeroShotImageClassifier(clip_folder, **params).fit(IMAGES[:3])
+    with pytest.raises(ValueError, match="got 0"):
+        ZeroShotImageClassifier(clip_folder, **params).fit()

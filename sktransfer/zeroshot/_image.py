@@ -26,6 +26,7 @@ from .._descriptions import ScoredClassesMixin, class_prototypes, classes_and_de
 from .._device import fast_kernels, resolve_device
 from ..backbones import load_clip
 from ..data import ImageAdapter, image_inputs, to_model_input
+from ._transductive import TransductiveMixin
 
 # A subset of the prompt ensemble published with CLIP (Radford et al., 2021) for ImageNet.
 PHOTO_TEMPLATES = (
@@ -44,7 +45,7 @@ PHOTO_TEMPLATES = (
 )
 
 
-class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator):
+class ZeroShotImageClassifier(TransductiveMixin, ScoredClassesMixin, ClassifierMixin, BaseEstimator):
     """Classify images by their similarity to words that describe each class; no labels needed.
 
     Parameters
@@ -65,6 +66,13 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         Captions with a ``{}`` that each description is put into, averaged per class;
         "default" is twelve of CLIP's published ImageNet prompts ("a photo of a {}.",
         ...); None uses the descriptions as given.
+    transductive : bool, default=False
+        Adapt to the unlabelled images passed to :meth:`fit`, as
+        :class:`ZeroShotTextClassifier` does with texts: centre the embeddings on them,
+        then self-train a logistic regression on the most confident predictions. False:
+        nothing is learned from ``X`` (``fit()`` needs no images).
+    rounds : int, default=5
+        Self-training rounds (transductive only); 0 keeps the centred similarities.
     batch_size : int, default=32
         Images per forward pass.
     device : str or torch.device, default="auto"
@@ -82,6 +90,10 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         The unit-norm mean text embedding of each class's captions.
     logit_scale_ : float
         The model's learned inverse temperature, applied to the cosine similarities.
+    center_ : ndarray of shape (n_features,) or None
+        The mean embedding of the images given to :meth:`fit` (transductive), else None.
+    head_ : LogisticRegression or None
+        The self-trained classifier (transductive with ``rounds > 0``), else None.
     model_ : torch.nn.Module
         The loaded CLIP model, in evaluation mode.
     data_config_ : DataConfig
@@ -103,6 +115,8 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         "model": [str, os.PathLike],
         "labels": [None, list, tuple, dict],
         "templates": [StrOptions({"default"}), list, tuple, None],
+        "transductive": ["boolean"],
+        "rounds": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "verbose": ["verbose"],
@@ -114,6 +128,8 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         labels=None,
         *,
         templates="default",
+        transductive=False,
+        rounds=5,
         batch_size=32,
         device="auto",
         verbose=0,
@@ -121,17 +137,21 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         self.model = model
         self.labels = labels
         self.templates = templates
+        self.transductive = transductive
+        self.rounds = rounds
         self.batch_size = batch_size
         self.device = device
         self.verbose = verbose
 
     def fit(self, X=None, y=None):
-        """Load the model and embed the class descriptions; nothing is learned from ``X``.
+        """Load the model and embed the class descriptions; with ``transductive``, adapt
+        to the unlabelled images ``X``.
 
         Parameters
         ----------
-        X : ignored
-            Accepted so the estimator runs in pipelines and ``cross_val_score``.
+        X : images or None
+            Unlabelled images like those to classify (``transductive=True``); otherwise
+            ignored, accepted so the estimator runs in pipelines and ``cross_val_score``.
         y : array-like of shape (n_samples,), default=None
             Only its distinct values are read, and only when ``labels`` is None.
 
@@ -161,6 +181,11 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
             return np.concatenate(out)
 
         self.prototypes_ = class_prototypes(embed_texts, self.descriptions_)
+        self.center_, self.head_ = None, None
+        if self.transductive:
+            images = [] if X is None else image_inputs(X, owner)
+            self._check_adaptable(len(images), owner, "images")
+            self._adapt(self.transform(images))
         return self
 
     def transform(self, X):
@@ -189,7 +214,10 @@ class ZeroShotImageClassifier(ScoredClassesMixin, ClassifierMixin, BaseEstimator
         return unit(np.concatenate(chunks))
 
     def _scores(self, X):
-        return self.logit_scale_ * (self.transform(X) @ self.prototypes_.T)
+        E = self.transform(X)
+        if getattr(self, "head_", None) is not None:
+            return self._head_scores(E)
+        return self.logit_scale_ * self._similarities(E)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

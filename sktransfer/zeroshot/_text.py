@@ -13,20 +13,18 @@ rounds, which also calibrates the class priors to these texts.
 import os
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._descriptions import ScoredClassesMixin, class_prototypes, classes_and_descriptions, unit
-from .._domains import balanced_top
+from .._descriptions import ScoredClassesMixin, class_prototypes, classes_and_descriptions
 from .._persistence import Portable
 from ..embedding import TextEmbedder
+from ._transductive import TransductiveMixin
 
 
-class ZeroShotTextClassifier(Portable, ScoredClassesMixin, ClassifierMixin, BaseEstimator):
+class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, ClassifierMixin, BaseEstimator):
     """Classify texts by their similarity to words that describe each class; no labels needed.
 
     Parameters
@@ -160,57 +158,15 @@ class ZeroShotTextClassifier(Portable, ScoredClassesMixin, ClassifierMixin, Base
         self.prototypes_ = class_prototypes(self.embedder_.transform, described)
         self.center_, self.head_ = None, None
         if self.transductive:
-            if len(texts) < 2 * len(self.classes_):
-                raise ValueError(
-                    f"{owner}: transductive=True adapts to the texts given to fit, and got {len(texts)}; "
-                    f"give at least {2 * len(self.classes_)} unlabelled texts like those to classify, "
-                    "or set transductive=False."
-                )
-            E = self.embedder_.transform(texts)
-            self.center_ = E.mean(axis=0)
-            if self.rounds:
-                self.head_ = self._self_train(E)
+            self._check_adaptable(len(texts), owner, "texts")
+            self._adapt(self.embedder_.transform(texts))
         return self
-
-    def _similarities(self, E):
-        """Cosine similarity of each text to each class, centred on the fit texts when known."""
-        if self.center_ is not None:
-            E = E - self.center_
-            prototypes = unit(self.prototypes_ - self.prototypes_.mean(axis=0))
-        else:
-            prototypes = self.prototypes_
-        return unit(E) @ prototypes.T
-
-    def _self_train(self, E):
-        """A logistic regression taught by its own most confident predictions, a few rounds.
-
-        Round r trains on the most confident fraction of the texts (growing from 20 % to
-        80 %), shared among the classes in the proportions the centred similarities
-        predict at the start: held fixed, so that one class cannot swallow the others
-        round after round (the drift of plain self-training).
-        """
-        scores = self._similarities(E)
-        n_classes = len(self.classes_)
-        prior = np.bincount(scores.argmax(axis=1), minlength=n_classes) / len(E)
-        head = None
-        for fraction in np.linspace(0.2, 0.8, self.rounds):
-            ranked = np.sort(scores, axis=1)
-            margin = ranked[:, -1] - ranked[:, -2]
-            chosen, labels = balanced_top(scores, fraction, shares=prior, confidence=margin, at_least=1)
-            if len(np.unique(labels)) < 2:
-                break  # one class took everything: nothing left to learn from
-            head = LogisticRegression(max_iter=5000).fit(E[chosen], labels)
-            scores = np.full((len(E), n_classes), -np.inf)
-            scores[:, head.classes_] = head.predict_log_proba(E)
-        return head
 
     def _scores(self, X):
         check_is_fitted(self, "prototypes_")
         E = self.embedder_.transform(list(X))
         if self.head_ is not None:
-            out = np.full((len(E), len(self.classes_)), -np.inf)
-            out[:, self.head_.classes_] = self.head_.predict_log_proba(E)
-            return out
+            return self._head_scores(E)
         return self._similarities(E) / self.temperature
 
     def __sklearn_tags__(self):

@@ -1,0 +1,69 @@
+"""Transductive zero-shot: adapt class descriptions to unlabelled inputs like those to classify.
+
+Shared by the text and image zero-shot classifiers. The embeddings are centred on the
+unlabelled inputs (the direction all of them share says nothing about the class), then a
+logistic regression is self-trained on its most confident predictions for a few rounds,
+which also calibrates the class priors to these inputs.
+"""
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from .._descriptions import unit
+from .._domains import balanced_top
+
+
+class TransductiveMixin:
+    """``_adapt(E)`` sets ``center_`` and ``head_`` from the embeddings ``E`` of unlabelled
+    inputs; ``_adapted_scores(E)`` scores with them. Needs ``prototypes_``, ``classes_``
+    and the ``rounds`` parameter."""
+
+    def _check_adaptable(self, n_inputs, owner, kind):
+        if n_inputs < 2 * len(self.classes_):
+            raise ValueError(
+                f"{owner}: transductive=True adapts to the {kind} given to fit, and got {n_inputs}; "
+                f"give at least {2 * len(self.classes_)} unlabelled {kind} like those to classify, "
+                "or set transductive=False."
+            )
+
+    def _adapt(self, E):
+        self.center_ = E.mean(axis=0)
+        self.head_ = self._self_train(E) if self.rounds else None
+
+    def _similarities(self, E):
+        """Cosine similarity of each input to each class, centred on the fit inputs when known."""
+        if getattr(self, "center_", None) is not None:
+            E = E - self.center_
+            prototypes = unit(self.prototypes_ - self.prototypes_.mean(axis=0))
+        else:
+            prototypes = self.prototypes_
+        return unit(E) @ prototypes.T
+
+    def _self_train(self, E):
+        """A logistic regression taught by its own most confident predictions, a few rounds.
+
+        Round r trains on the most confident fraction of the inputs (growing from 20 % to
+        80 %), shared among the classes in the proportions the centred similarities
+        predict at the start: held fixed, so that one class cannot swallow the others
+        round after round (the drift of plain self-training).
+        """
+        scores = self._similarities(E)
+        n_classes = len(self.classes_)
+        prior = np.bincount(scores.argmax(axis=1), minlength=n_classes) / len(E)
+        head = None
+        for fraction in np.linspace(0.2, 0.8, self.rounds):
+            ranked = np.sort(scores, axis=1)
+            margin = ranked[:, -1] - ranked[:, -2]
+            chosen, labels = balanced_top(scores, fraction, shares=prior, confidence=margin, at_least=1)
+            if len(np.unique(labels)) < 2:
+                break  # one class took everything: nothing left to learn from
+            head = LogisticRegression(max_iter=5000).fit(E[chosen], labels)
+            scores = np.full((len(E), n_classes), -np.inf)
+            scores[:, head.classes_] = head.predict_log_proba(E)
+        return head
+
+    def _head_scores(self, E):
+        """Log-probabilities of the self-trained head (-inf for a class it never saw)."""
+        out = np.full((len(E), len(self.classes_)), -np.inf)
+        out[:, self.head_.classes_] = self.head_.predict_log_proba(E)
+        return out
