@@ -60,6 +60,12 @@ def chest_xray_split(seed):
     return X, y, groups, train, test
 
 
+def auto_choice(model):
+    """The candidate a ``freeze="auto"`` fit chose, from its ``auto_report_``."""
+    report = model.auto_report_
+    return report.loc[report["chosen"], "candidate"].iloc[0]
+
+
 def adaptation_arg(name):
     """An ``adaptation`` from the command line: ``"a+b"`` combines methods into a list."""
     return name.split("+") if "+" in name else name

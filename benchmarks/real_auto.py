@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from _common import DATA, ants_bees, chest_xray_split, machine, merge_results, results_path
+from _common import DATA, ants_bees, auto_choice, chest_xray_split, machine, merge_results, results_path
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -110,7 +110,7 @@ def run(name, seed, recipes):
         )
         if freeze == "auto":
             report = clf.auto_report_
-            rows[-1]["chosen"] = report.loc[report["chosen"], "candidate"].iloc[0]
+            rows[-1]["chosen"] = auto_choice(clf)
             rows[-1]["report"] = report.to_dict(orient="records")
             print(report.to_string(), flush=True)
         print({k: v for k, v in rows[-1].items() if k != "report"}, flush=True)

@@ -36,7 +36,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import DATA, chest_xray_split, machine, merge_results, results_path  # noqa: E402
+from _common import DATA, auto_choice, chest_xray_split, machine, merge_results, results_path  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -99,17 +99,12 @@ def run(name, sizes, draws, tuned_draws, auto_draws, methods):
                         "seed": seed,
                         "accuracy": float(score),
                         "seconds": round(time.perf_counter() - start, 1),
-                        "chosen": _chosen(model) if method == "auto" else None,
+                        "chosen": auto_choice(model) if method == "auto" else None,
                     }
                 )
                 print(rows[-1], flush=True)
         write(rows)  # after each size: a long run keeps what it measured
     return rows
-
-
-def _chosen(model):
-    report = model.auto_report_
-    return report.loc[report["chosen"], "candidate"].iloc[0]
 
 
 def write(rows):

@@ -205,7 +205,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                 f"{owner}: adaptation={self.adaptation!r} needs unlabelled target rows: pass them in "
                 "X with fit(X, y, sample_domain=...) (source rows > 0, target rows < 0)."
             )
-        self._check_adaptations(adaptations, owner)
+        require_skada(adaptations, owner)  # before anything is encoded or loaded
         if source is not None and not adaptations:  # source only: the target rows play no part
             keep_rows = np.flatnonzero(source)
             X, y, source = subset(X, keep_rows), take_rows(y, keep_rows), None
@@ -215,11 +215,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             targets = self._encode_targets(y, reset=not continuing, classes=classes, sample_weight=weights)
         else:
             targets, weights = self._encode_source_targets(y, source, continuing, classes, weights)
-        logit_losses = sorted(set(adaptations) & set(LOGIT_LOSSES))
-        if logit_losses and getattr(self, "multilabel_", False):
-            raise ValueError(
-                f"{owner}: adaptation={logit_losses[0]!r} needs one class per row, not multilabel y."
-            )
+        self._check_adaptations(adaptations, owner)
         described = self._described_rows(owner)  # checked before any weight is loaded
         self._choose_strategy(targets, weights, adaptations, continuing=continuing, search=search)
         seed = self._seed()
@@ -524,11 +520,15 @@ class BaseTransferEstimator(Portable, BaseEstimator):
 
     # ------------------------------------------------------ domain adaptation
     def _check_adaptations(self, adaptations, owner):
-        require_skada(adaptations, owner)
+        """After the targets are encoded: what the chosen adaptations need of them."""
         logit_losses = sorted(set(adaptations) & set(LOGIT_LOSSES))
         if logit_losses and not hasattr(self, "_set_classes"):
             raise ValueError(
                 f"{owner}: adaptation={logit_losses[0]!r} needs class labels; a regressor has none."
+            )
+        if logit_losses and self.multilabel_:
+            raise ValueError(
+                f"{owner}: adaptation={logit_losses[0]!r} needs one class per row, not multilabel y."
             )
 
     def _encode_source_targets(self, y, source, continuing, classes, weights):

@@ -181,11 +181,8 @@ class ZeroShotImageClassifier(TransductiveMixin, ScoredClassesMixin, ClassifierM
             return np.concatenate(out)
 
         self.prototypes_ = class_prototypes(embed_texts, self.descriptions_)
-        self.center_, self.head_ = None, None
-        if self.transductive:
-            images = [] if X is None else image_inputs(X, owner)
-            self._check_adaptable(len(images), owner, "images")
-            self._adapt(self.transform(images))
+        images = [] if X is None or not self.transductive else image_inputs(X, owner)
+        self._fit_adaptation(images, self.transform, owner, "images")
         return self
 
     def transform(self, X):
@@ -214,10 +211,7 @@ class ZeroShotImageClassifier(TransductiveMixin, ScoredClassesMixin, ClassifierM
         return unit(np.concatenate(chunks))
 
     def _scores(self, X):
-        E = self.transform(X)
-        if getattr(self, "head_", None) is not None:
-            return self._head_scores(E)
-        return self.logit_scale_ * self._similarities(E)
+        return self._adapted_scores(self.transform(X), self.logit_scale_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -156,18 +156,12 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
         texts = [] if X is None else list(X)
         self.embedder_ = embedder.fit(texts or ["a"])
         self.prototypes_ = class_prototypes(self.embedder_.transform, described)
-        self.center_, self.head_ = None, None
-        if self.transductive:
-            self._check_adaptable(len(texts), owner, "texts")
-            self._adapt(self.embedder_.transform(texts))
+        self._fit_adaptation(texts, self.embedder_.transform, owner, "texts")
         return self
 
     def _scores(self, X):
         check_is_fitted(self, "prototypes_")
-        E = self.embedder_.transform(list(X))
-        if self.head_ is not None:
-            return self._head_scores(E)
-        return self._similarities(E) / self.temperature
+        return self._adapted_scores(self.embedder_.transform(list(X)), 1.0 / self.temperature)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -14,21 +14,33 @@ from .._domains import balanced_top
 
 
 class TransductiveMixin:
-    """``_adapt(E)`` sets ``center_`` and ``head_`` from the embeddings ``E`` of unlabelled
-    inputs; ``_adapted_scores(E)`` scores with them. Needs ``prototypes_``, ``classes_``
-    and the ``rounds`` parameter."""
+    """``_fit_adaptation`` sets ``center_`` and ``head_`` from unlabelled inputs (when the
+    ``transductive`` parameter asks for it); ``_adapted_scores`` scores with them. Needs
+    ``prototypes_``, ``classes_`` and the ``transductive`` and ``rounds`` parameters."""
 
-    def _check_adaptable(self, n_inputs, owner, kind):
-        if n_inputs < 2 * len(self.classes_):
+    def _fit_adaptation(self, inputs, embed, owner, kind):
+        """Adapt to ``inputs`` (embedded by ``embed``) when transductive; else learn nothing."""
+        self.center_, self.head_ = None, None
+        if not self.transductive:
+            return
+        if len(inputs) < 2 * len(self.classes_):
             raise ValueError(
-                f"{owner}: transductive=True adapts to the {kind} given to fit, and got {n_inputs}; "
+                f"{owner}: transductive=True adapts to the {kind} given to fit, and got {len(inputs)}; "
                 f"give at least {2 * len(self.classes_)} unlabelled {kind} like those to classify, "
                 "or set transductive=False."
             )
-
-    def _adapt(self, E):
+        E = embed(inputs)
         self.center_ = E.mean(axis=0)
         self.head_ = self._self_train(E) if self.rounds else None
+
+    def _adapted_scores(self, E, scale):
+        """Per-class scores of the embeddings ``E``: the self-trained head's log-probabilities,
+        or the (centred) cosine similarities times ``scale``."""
+        if getattr(self, "head_", None) is None:
+            return scale * self._similarities(E)
+        out = np.full((len(E), len(self.classes_)), -np.inf)  # -inf: a class the head never saw
+        out[:, self.head_.classes_] = self.head_.predict_log_proba(E)
+        return out
 
     def _similarities(self, E):
         """Cosine similarity of each input to each class, centred on the fit inputs when known."""
@@ -61,9 +73,3 @@ class TransductiveMixin:
             scores = np.full((len(E), n_classes), -np.inf)
             scores[:, head.classes_] = head.predict_log_proba(E)
         return head
-
-    def _head_scores(self, E):
-        """Log-probabilities of the self-trained head (-inf for a class it never saw)."""
-        out = np.full((len(E), len(self.classes_)), -np.inf)
-        out[:, self.head_.classes_] = self.head_.predict_log_proba(E)
-        return out
