@@ -1,4 +1,4 @@
-"""A tiny randomly initialised CLIP model saved as a Hugging Face folder (no download)."""
+"""Tiny randomly initialised CLIP-family models saved as their folders are (no download)."""
 
 import torch
 
@@ -6,17 +6,9 @@ WORDS = ["[PAD]", "[UNK]", "[EOS]", "a", "photo", "of", "the", "red", "blue", "s
 
 
 def save_tiny_clip(folder):
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerFast
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-    vocab = {word: i for i, word in enumerate(WORDS)}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    # CLIP pools the text at its end-of-text token: append one to every text.
-    tokenizer.post_processor = processors.TemplateProcessing(single="$A [EOS]", special_tokens=[("[EOS]", 2)])
-    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]").save_pretrained(
-        folder
-    )
+    _save_word_tokenizer(folder)
     text = dict(
         vocab_size=len(WORDS),
         hidden_size=16,
@@ -44,7 +36,52 @@ def save_tiny_clip(folder):
     return folder
 
 
-def save_tiny_open_clip(folder, weights=True):
+def _save_word_tokenizer(folder, end_token=True):
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {word: i for i, word in enumerate(WORDS)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    if end_token:  # CLIP pools the text at its end-of-text token: append one to every text.
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="$A [EOS]", special_tokens=[("[EOS]", 2)]
+        )
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]").save_pretrained(
+        folder
+    )
+
+
+def save_tiny_siglip(folder):
+    """A tiny randomly initialised SigLIP: its images are squashed to the square (no
+    crop), and its texts padded to a fixed length (it pools the last position)."""
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    _save_word_tokenizer(folder, end_token=False)
+    text = dict(
+        vocab_size=len(WORDS),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=16,
+        pad_token_id=0,
+    )
+    vision = dict(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+    )
+    torch.manual_seed(0)
+    SiglipModel(SiglipConfig(text_config=text, vision_config=vision)).save_pretrained(folder)
+    SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def save_tiny_open_clip(folder, weights=True, resize_mode="shortest"):
     """A tiny randomly initialised open_clip model saved as open_clip's hub folders are:
     ``open_clip_config.json`` (model and preprocessing) beside the weights."""
     import json
@@ -62,7 +99,7 @@ def save_tiny_open_clip(folder, weights=True):
         "mean": list(open_clip.OPENAI_DATASET_MEAN),
         "std": list(open_clip.OPENAI_DATASET_STD),
         "interpolation": "bicubic",
-        "resize_mode": "shortest",
+        "resize_mode": resize_mode,
     }
     folder = Path(folder)
     config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}

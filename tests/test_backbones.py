@@ -250,3 +250,18 @@ def test_missing_model_part_is_named(monkeypatch):
     monkeypatch.setattr(_bundled_text, "MPNET_PARTS", parts[1:])
     with pytest.raises(MissingDependencyError, match="Part 1 of 5.*no-such-package-part-002 is not"):
         _bundled_text.mpnet_part_files()
+
+
+def test_crop_modes_read_from_timm_configs():
+    from sktransfer.backbones import DataConfig
+    from sktransfer.backbones._timm import timm_data_config
+
+    assert timm_data_config({"input_size": (3, 384, 384), "crop_mode": "squash"}).crop_mode == "squash"
+    assert timm_data_config({"input_size": (3, 224, 224)}).crop_mode == "center"
+    with pytest.warns(UserWarning, match="crop_mode='border'.*crop_mode='center' instead"):
+        assert timm_data_config({"architecture": "x", "crop_mode": "border"}).crop_mode == "center"
+    with pytest.raises(ValueError, match="crop_mode='stretch' is not one of"):
+        DataConfig(crop_mode="stretch")
+    # Cache keys made before crop modes existed stay valid for centred crops.
+    assert "crop_mode" not in DataConfig().as_dict()
+    assert DataConfig(crop_mode="squash").as_dict()["crop_mode"] == "squash"

@@ -601,6 +601,28 @@ def test_light_augmentation_keeps_the_evaluation_scale():
     assert out.shape == (3, 64, 64) and out.dtype == torch.uint8
 
 
+@pytest.mark.parametrize("augment", ["none", "light", lambda image: image])
+def test_squashed_inputs_keep_the_whole_picture(augment):
+    from sktransfer.backbones import DataConfig
+    from sktransfer.data._augment import train_transform
+
+    torch.manual_seed(0)  # the light preset's random crop and flip
+    picture = np.zeros((32, 96, 3), dtype=np.uint8)
+    picture[:, :32, 0] = 255  # the left third red, the rest black
+    image = Image.fromarray(picture)
+    centred = train_transform(augment, DataConfig(input_size=16, crop_pct=1.0))(image)
+    squashed = train_transform(augment, DataConfig(input_size=16, crop_pct=1.0, crop_mode="squash"))(image)
+    assert centred.shape == squashed.shape == (3, 16, 16)
+
+    def red_columns(image):
+        return int((image[0].float().mean(dim=0) > 200).sum())
+
+    if augment != "light":  # whose random crop may reach past the centre
+        assert red_columns(centred) == 0  # the centre crop cut the red third off
+    # Squashed, a third of the columns stay red (the light preset flips and crops a little).
+    assert 3 <= red_columns(squashed) <= 6
+
+
 def test_partial_fit_with_classes_accepts_a_class_absent_from_the_first_batch():
     X, _ = dark_bright(n=12)
     clf = ImageClassifier("tiny_cnn", max_epochs=1, batch_size=4, random_state=0)

@@ -1,6 +1,8 @@
 """attribute(): gradients reach the pixels and tokens of fine-tuned models and of embedder
 pipelines; the maps land on the original pictures; plots; errors."""
 
+from dataclasses import replace
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -222,9 +224,10 @@ def test_gradcam_default_blocks_are_the_last_at_the_two_coarsest_resolutions(ima
     assert chosen == expected  # 14 and 7 pixels a side at 224
 
 
+@pytest.mark.parametrize("crop_mode", ["center", "squash"])
 @pytest.mark.parametrize("height, width", [(300, 400), (400, 300), (250, 251)])
-def test_a_coordinate_map_lands_where_it_came_from(height, width):
-    config = load_backbone("efficientnet_lite0", weights=None).data_config
+def test_a_coordinate_map_lands_where_it_came_from(height, width, crop_mode):
+    config = replace(load_backbone("efficientnet_lite0", weights=None).data_config, crop_mode=crop_mode)
     rows = np.arange(height, dtype=np.float32)[:, None].repeat(width, axis=1)
     picture = torch.as_tensor(rows)[None].repeat(3, 1, 1)  # the row index, as a grey image
     crop = eval_transform(config)(picture.clamp(0, 255).to(torch.uint8))[0].float().numpy()
@@ -246,6 +249,10 @@ def test_maps_go_back_to_the_original_geometry():
     inside = seen.mean()
     assert inside == pytest.approx(config.input_size**2 / (config.resize_size**2 * 4 / 3), abs=0.02)
     assert back[seen].mean() > 0.95 and back[~seen].mean() < 0.1
+    # Squashed, the crop keeps the same share of each side: the central 224 / 256 of both.
+    squashed = visible_region(300, 400, replace(config, crop_mode="squash"))
+    assert squashed.mean() == pytest.approx((config.input_size / config.resize_size) ** 2, abs=0.01)
+    assert squashed[150, 30] and not squashed[150, 10]  # a 400-pixel side loses 25 on each end
 
 
 @pytest.mark.parametrize("method", ["integrated_gradients", "occlusion"])

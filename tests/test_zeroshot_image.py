@@ -15,7 +15,7 @@ from sktransfer import ZeroShotImageClassifier
 from sktransfer.exceptions import ImageReadError
 from sktransfer.zeroshot._image import PHOTO_TEMPLATES
 
-from ._clip import save_tiny_clip, save_tiny_open_clip
+from ._clip import save_tiny_clip, save_tiny_open_clip, save_tiny_siglip
 
 pytest.importorskip("transformers")
 
@@ -27,8 +27,9 @@ def clip_folder(tmp_path_factory):
     return save_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
 
 
-def by_hand(folder, images, labels):
-    """CLIP's zero-shot recipe written directly with transformers."""
+def embeddings_by_hand(folder, images, labels, **padding):
+    """Unit image embeddings and class prototypes, written directly with transformers and
+    the model's own image processor."""
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
     model, tokenizer = AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
@@ -36,7 +37,11 @@ def by_hand(folder, images, labels):
     with torch.inference_mode():
         prototypes = []
         for name in labels:
-            tokens = tokenizer([t.format(name) for t in PHOTO_TEMPLATES], padding=True, return_tensors="pt")
+            tokens = tokenizer(
+                [t.format(name) for t in PHOTO_TEMPLATES],
+                **(padding or {"padding": True}),
+                return_tensors="pt",
+            )
             text = model.get_text_features(**tokens)
             text = text if torch.is_tensor(text) else text.pooler_output
             mean = torch.nn.functional.normalize(text, dim=-1).mean(0)
@@ -46,7 +51,13 @@ def by_hand(folder, images, labels):
         image = torch.nn.functional.normalize(
             image if torch.is_tensor(image) else image.pooler_output, dim=-1
         )
-        return (model.logit_scale.exp() * image @ torch.stack(prototypes).T).softmax(-1).numpy()
+        return image, torch.stack(prototypes), model.logit_scale.exp()
+
+
+def by_hand(folder, images, labels):
+    """CLIP's zero-shot recipe written directly with transformers."""
+    image, prototypes, scale = embeddings_by_hand(folder, images, labels)
+    return (scale * image @ prototypes.T).softmax(-1).numpy()
 
 
 def test_matches_clip_written_by_hand(clip_folder):
@@ -181,3 +192,45 @@ def test_transductive_self_trains_without_reading_y(clip_folder):
         ZeroShotImageClassifier(clip_folder, **params).fit(IMAGES[:3])
     with pytest.raises(ValueError, match="got 0"):
         ZeroShotImageClassifier(clip_folder, **params).fit()
+
+
+def test_siglip_squashes_images_and_pads_texts_as_it_was_trained(tmp_path):
+    """SigLIP resizes both sides of an image to the square (no crop), and pools its text
+    at the last position, trained on texts padded to a fixed length: either done the CLIP
+    way changes every embedding (a centre crop of these 40 x 48 images, or a padding to
+    the batch's longest text)."""
+    folder = save_tiny_siglip(tmp_path)
+    labels = ["blue thing", "red square"]
+    model = ZeroShotImageClassifier(folder, labels=labels).fit()
+    assert model.data_config_.crop_mode == "squash" and model.data_config_.input_size == 32
+    image, prototypes, _ = embeddings_by_hand(folder, IMAGES, labels, padding="max_length", max_length=16)
+    np.testing.assert_allclose(model.transform(IMAGES), image.numpy(), atol=1e-5)
+    np.testing.assert_allclose(model.prototypes_, prototypes.numpy(), atol=1e-5)
+    _, longest, _ = embeddings_by_hand(folder, IMAGES, labels)
+    assert np.abs(longest.numpy() - model.prototypes_).max() > 1e-3  # the padding matters
+
+
+def test_open_clip_squash_matches_open_clip_written_by_hand(tmp_path):
+    pytest.importorskip("open_clip")
+    folder = save_tiny_open_clip(tmp_path, resize_mode="squash")
+    model = ZeroShotImageClassifier(folder, labels=["red square", "blue thing"]).fit()
+    assert model.data_config_.crop_mode == "squash"
+    expected = open_clip_by_hand(folder, IMAGES, ["blue thing", "red square"])
+    # A centre crop instead of the squash is 0.06 away on these images.
+    np.testing.assert_allclose(model.predict_proba(IMAGES), expected, atol=0.01)
+
+
+def test_unsupported_resizes_name_the_model(tmp_path):
+    pytest.importorskip("open_clip")
+    padded = save_tiny_open_clip(tmp_path, resize_mode="longest")
+    with pytest.raises(ValueError, match=r"resize_mode='longest'.*'squash'"):
+        ZeroShotImageClassifier(padded, labels=["a", "b"]).fit()
+    from transformers import CLIPImageProcessor
+
+    folder = save_tiny_clip(tmp_path / "oblong")
+    CLIPImageProcessor(size={"height": 32, "width": 48}, do_center_crop=False).save_pretrained(folder)
+    with pytest.raises(ValueError, match=r"oblong.*resizes its images to.*only a square input"):
+        ZeroShotImageClassifier(folder, labels=["a", "b"]).fit()
+    CLIPImageProcessor(size={"shortest_edge": 32}, do_center_crop=False).save_pretrained(folder)
+    with pytest.raises(ValueError, match=r"without cropping them.*only square inputs"):
+        ZeroShotImageClassifier(folder, labels=["a", "b"]).fit()

@@ -17,14 +17,19 @@ from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CROP_MODES = ("center", "squash")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Preprocessing that travels with the weights (timm's ``pretrained_cfg`` idea).
 
-    Images are resized (short side) to ``round(input_size / crop_pct)`` with
-    ``interpolation``, centre-cropped to ``input_size`` and scaled with ``mean``/``std``.
+    Images are resized to ``floor(input_size / crop_pct)`` with ``interpolation``,
+    centre-cropped to ``input_size`` and scaled with ``mean``/``std``. ``crop_mode`` says
+    how they are resized, with timm's names: ``"center"`` scales the short side (the
+    aspect ratio is kept, the crop loses the long side's ends), ``"squash"`` scales both
+    sides to the square (nothing is lost, shapes are stretched; what SigLIP and some
+    open_clip models were trained with).
     """
 
     input_size: int = 224
@@ -33,10 +38,25 @@ class DataConfig:
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     resize: int = None  # None: floor(input_size / crop_pct), as timm does
+    crop_mode: str = "center"
+
+    def __post_init__(self):
+        if self.crop_mode not in CROP_MODES:
+            raise ValueError(f"DataConfig: crop_mode={self.crop_mode!r} is not one of {CROP_MODES}.")
 
     @property
     def resize_size(self):
         return self.resize or math.floor(self.input_size / self.crop_pct)
+
+    def resized_shape(self, height, width):
+        """``(height, width)`` of an image of that size after the resize, before the crop
+        (the short side to ``resize_size``, as torchvision's ``Resize`` does; or squashed)."""
+        resize = self.resize_size
+        if self.crop_mode == "squash":
+            return resize, resize
+        if height <= width:
+            return resize, int(resize * width / height)
+        return int(resize * height / width), resize
 
     def with_input_size(self, input_size):
         """The same preprocessing at another crop size (the resize keeps ``crop_pct``)."""
@@ -45,7 +65,7 @@ class DataConfig:
         return replace(self, input_size=input_size, resize=None)
 
     def as_dict(self):
-        return {
+        settings = {
             "input_size": (3, self.input_size, self.input_size),
             "resize_size": self.resize_size,
             "crop_pct": self.crop_pct,
@@ -53,6 +73,9 @@ class DataConfig:
             "mean": tuple(self.mean),
             "std": tuple(self.std),
         }
+        if self.crop_mode != "center":  # absent when centred: cache keys made before it stay valid
+            settings["crop_mode"] = self.crop_mode
+        return settings
 
 
 @dataclass

@@ -26,6 +26,9 @@ HOW_TO_GET_AN_OPEN_CLIP = (
     "copy the folder here, and pass model=folder."
 )
 
+# open_clip's resize modes -> DataConfig's crop modes ("longest" pads: not supported).
+_OPEN_CLIP_CROP_MODES = {"shortest": "center", "squash": "squash"}
+
 # Hugging Face's resample codes (PIL's) -> the interpolation names of DataConfig.
 _INTERPOLATIONS = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
@@ -82,18 +85,35 @@ def load_clip(model, owner="load_clip"):
             "and texts; give a CLIP model (CLIPModel), or one with get_image_features and "
             "get_text_features."
         )
-    return network, tokenizer, _data_config(processor)
+    if getattr(network.config, "model_type", "").startswith("siglip"):
+        tokenizer = FixedLengthTokenizer(tokenizer, network.config.text_config.max_position_embeddings)
+    return network, tokenizer, _data_config(processor, source, owner)
 
 
-def _data_config(processor):
-    """The library's preprocessing from a Hugging Face image processor's settings."""
-    crop = getattr(processor, "crop_size", None) or processor.size
-    size = processor.size
-    input_size = int(crop["height"] if crop.get("height") else crop["shortest_edge"])
-    resize = int(size["shortest_edge"]) if size.get("shortest_edge") else int(size["height"])
+def _data_config(processor, source, owner):
+    """The library's preprocessing from a Hugging Face image processor's settings: CLIP's
+    short side then centre crop, or SigLIP's resize of both sides to the square."""
+    size, crop = processor.size, getattr(processor, "crop_size", None)
+    centre_crop = bool(getattr(processor, "do_center_crop", False)) and bool(crop)
+    if size.get("shortest_edge"):
+        crop_mode, resize = "center", int(size["shortest_edge"])
+        if not centre_crop:
+            raise ValueError(
+                f"{owner}: model={source!r} resizes the short side of its images to {resize} without "
+                "cropping them, so its inputs are not square; only square inputs are supported."
+            )
+    elif size.get("height") and size.get("width") and size["height"] == size["width"]:
+        crop_mode, resize = "squash", int(size["height"])
+    else:
+        raise ValueError(
+            f"{owner}: model={source!r} resizes its images to {dict(size)}; only a square input "
+            "(the short side then a centre crop, as CLIP; or both sides, as SigLIP) is supported."
+        )
+    input_size = int(crop["height"]) if centre_crop else resize
     return DataConfig(
         input_size=input_size,
         resize=resize,
+        crop_mode=crop_mode,
         interpolation=_INTERPOLATIONS.get(int(getattr(processor, "resample", 3)), "bicubic"),
         mean=tuple(processor.image_mean),
         std=tuple(processor.image_std),
@@ -122,15 +142,17 @@ def _load_open_clip(source, local, owner):
     size = preprocess.get("size", 224)
     height, width = (size, size) if isinstance(size, int) else size
     resize_mode = preprocess.get("resize_mode", "shortest")
-    if resize_mode != "shortest" or height != width:
+    if resize_mode not in _OPEN_CLIP_CROP_MODES or height != width:
         raise ValueError(
             f"{owner}: model={source!r} preprocesses images with resize_mode={resize_mode!r} to "
-            f"{size}; only a square centre crop after resizing the short side "
-            "(resize_mode='shortest', open_clip's default) is supported."
+            f"{size}; only a square input, after resizing the short side and cropping the centre "
+            "(resize_mode='shortest', open_clip's default) or resizing both sides ('squash'), "
+            "is supported."
         )
     config = DataConfig(
         input_size=height,
         resize=height,
+        crop_mode=_OPEN_CLIP_CROP_MODES[resize_mode],
         interpolation=preprocess.get("interpolation", "bicubic"),
         mean=tuple(preprocess["mean"]),
         std=tuple(preprocess["std"]),
@@ -166,3 +188,17 @@ class OpenClipTokenizer:
 
     def __call__(self, texts, **hf_options):
         return {"input_ids": self.tokenizer(list(texts))}
+
+
+class FixedLengthTokenizer:
+    """A Hugging Face tokenizer that pads every text to ``length`` tokens, whatever the
+    caller asks: SigLIP was trained so and pools its text at the last position, so a
+    shorter padding would change each text's embedding with the batch it comes in."""
+
+    def __init__(self, tokenizer, length):
+        self.tokenizer = tokenizer
+        self.length = length
+
+    def __call__(self, texts, **options):
+        options.update(padding="max_length", max_length=self.length, truncation=True)
+        return self.tokenizer(list(texts), **options)

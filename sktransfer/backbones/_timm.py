@@ -1,9 +1,10 @@
 """timm models (``"timm/<name>"``), and the block layout shared by timm networks."""
 
+import warnings
 from functools import partial
 
 from ..exceptions import MissingDependencyError, WeightsUnavailableError
-from ._base import Block, DataConfig, ImageBackbone
+from ._base import CROP_MODES, Block, DataConfig, ImageBackbone
 from ._errors import unknown_backbone_error
 from ._registry import BackboneSpec, register_source
 
@@ -89,12 +90,24 @@ def wrap_timm(model, *, name, data_config=None):
 def timm_data_config(cfg):
     """A timm pretrained config (a dict or ``PretrainedCfg``) as a :class:`DataConfig`."""
     cfg = cfg if isinstance(cfg, dict) else cfg.to_dict()
+    crop_mode = cfg.get("crop_mode") or "center"
+    if crop_mode not in CROP_MODES:
+        # "border" pads to keep the whole image: the nearest supported mode, said aloud.
+        warnings.warn(
+            f"timm config {cfg.get('architecture', '')!r} resizes with crop_mode={crop_mode!r}, which "
+            "sktransfer does not support; images are resized with crop_mode='center' instead, so "
+            "features may differ a little from timm's own preprocessing.",
+            UserWarning,
+            stacklevel=3,
+        )
+        crop_mode = "center"
     return DataConfig(
         input_size=cfg.get("input_size", (3, 224, 224))[-1],
         crop_pct=cfg.get("crop_pct", 0.875),
         interpolation=cfg.get("interpolation", "bicubic"),
         mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
         std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
+        crop_mode=crop_mode,
     )
 
 

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from ._images import _INTERPOLATIONS, eval_transform, tensor_friendly
+from ._images import _INTERPOLATIONS, eval_transform, resize_step, tensor_friendly
 
 AUGMENT_PRESETS = ("none", "light", "standard")
 
@@ -27,7 +27,7 @@ def train_transform(augment, data_config):
         return eval_transform(data_config)
     if isinstance(augment, str) and augment == "light":
         steps = [
-            v2.Resize(data_config.resize_size, interpolation=interpolation),
+            resize_step(data_config, data_config.resize_size),
             v2.RandomResizedCrop(size, scale=(0.8, 1.0), interpolation=interpolation),
             v2.RandomHorizontalFlip(),
         ]
@@ -38,7 +38,7 @@ def train_transform(augment, data_config):
             v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
         ]
     elif callable(augment):
-        steps = [_UserAugment(augment), v2.Resize(size, interpolation=interpolation), v2.CenterCrop(size)]
+        steps = [_UserAugment(augment), resize_step(data_config, size), v2.CenterCrop(size)]
     else:
         raise ValueError(f"augment={augment!r} is not one of {AUGMENT_PRESETS} nor a callable transform.")
     if callable(augment):  # a user's transform may expect PIL images

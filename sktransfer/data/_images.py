@@ -191,8 +191,16 @@ def read_image(item, index):
         raise ImageReadError(f"Image {index} ({path!r}) is corrupt or truncated: {exc}.") from None
 
 
+def resize_step(data_config, size):
+    """The resize of ``data_config``'s ``crop_mode`` to ``size``: the short side to it
+    (``"center"``), or both sides (``"squash"``)."""
+    target = (size, size) if data_config.crop_mode == "squash" else size
+    return v2.Resize(target, interpolation=_INTERPOLATIONS[data_config.interpolation])
+
+
 def eval_transform(data_config):
-    """PIL image -> uint8 tensor (C, H, W): resize the short side, then centre-crop.
+    """PIL image -> uint8 tensor (C, H, W): resize (the short side, or both when the
+    config squashes), then centre-crop.
 
     Scaling to float and mean/std happen on the device, batched (see :func:`scale_pixels`).
     It also takes uint8 ``(3, H, W)`` tensors (see :func:`tensor_friendly`).
@@ -200,7 +208,7 @@ def eval_transform(data_config):
     return tensor_friendly(
         v2.Compose(
             [
-                v2.Resize(data_config.resize_size, interpolation=_INTERPOLATIONS[data_config.interpolation]),
+                resize_step(data_config, data_config.resize_size),
                 v2.CenterCrop(data_config.input_size),
                 v2.PILToTensor(),
             ]

@@ -5,14 +5,10 @@ import torch
 
 
 def crop_box(height, width, data_config):
-    """``(top, left, size, resized)``: the original was resized to ``resized`` (short side to
-    ``resize_size``, as torchvision's ``Resize`` does), then the ``size`` x ``size`` square at
-    ``(top, left)`` was kept (``CenterCrop``): what ``eval_transform`` does."""
-    resize = data_config.resize_size
-    if height <= width:
-        resized = (resize, int(resize * width / height))
-    else:
-        resized = (int(resize * height / width), resize)
+    """``(top, left, size, resized)``: the original was resized to ``resized`` (see
+    ``DataConfig.resized_shape``), then the ``size`` x ``size`` square at ``(top, left)``
+    was kept (``CenterCrop``): what ``eval_transform`` does."""
+    resized = data_config.resized_shape(height, width)
     size = data_config.input_size
     top = int(round((resized[0] - size) / 2.0))
     left = int(round((resized[1] - size) / 2.0))
