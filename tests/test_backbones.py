@@ -1,5 +1,6 @@
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -265,3 +266,86 @@ def test_crop_modes_read_from_timm_configs():
     # Cache keys made before crop modes existed stay valid for centred crops.
     assert "crop_mode" not in DataConfig().as_dict()
     assert DataConfig(crop_mode="squash").as_dict()["crop_mode"] == "squash"
+
+
+def st_modules():
+    """sentence-transformers' Normalize, Pooling, Transformer and Dense modules (moved in 6.0)."""
+    try:
+        from sentence_transformers.sentence_transformer import modules
+    except ImportError:
+        from sentence_transformers import models as modules
+    return modules.Normalize, modules.Pooling, modules.Transformer, modules.Dense
+
+
+def save_tiny_sentence_transformer(folder, pooling, extra=(), **options):
+    """A tiny random BERT saved by sentence-transformers itself with ``pooling``."""
+    Normalize, Pooling, Transformer, _ = st_modules()
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "good", "bad", "film", "very", "not"]
+    encoder = folder / "bert"
+    encoder.mkdir()
+    (encoder / "vocab.txt").write_text("\n".join(words))
+    BertTokenizerFast(str(encoder / "vocab.txt")).save_pretrained(encoder)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
+    BertModel(config).save_pretrained(encoder)
+    modules = [Transformer(str(encoder)), Pooling(16, pooling), *extra, Normalize()]
+    model = SentenceTransformer(modules=modules, **options)
+    model.save(str(folder / "st"))
+    return model, folder / "st"
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean", ["mean", "max"], ["max", "mean"]])
+def test_sentence_transformers_folders_embed_as_sentence_transformers_does(tmp_path, pooling):
+    """The pooling is read from the folder in the format sentence-transformers writes
+    today (``"pooling_mode"``; until this test, a cls-pooled model was mean-pooled)."""
+    pytest.importorskip("sentence_transformers")
+    from sktransfer import TextEmbedder
+
+    model, folder = save_tiny_sentence_transformer(tmp_path, pooling)
+    texts = ["a good film", "not a very bad film", "bad"]
+    expected = model.encode(texts)
+    if pooling == ["max", "mean"]:  # sentence-transformers keeps the config's order
+        expected = np.hstack([expected[:, 16:], expected[:, :16]])
+    ours = TextEmbedder(str(folder)).fit(texts).transform(texts)
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_sentence_transformers_modules_it_cannot_apply_are_named(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    Dense = st_modules()[-1]
+    (tmp_path / "last").mkdir()
+    _, folder = save_tiny_sentence_transformer(tmp_path / "last", "lasttoken")
+    with pytest.raises(ValueError, match=r"last.*pools its tokens with lasttoken.*encode"):
+        load_backbone(str(folder), modality="text")
+    (tmp_path / "dense").mkdir()
+    _, folder = save_tiny_sentence_transformer(tmp_path / "dense", "mean", extra=[Dense(16, 8)])
+    with pytest.raises(ValueError, match=r"has a Dense module \('2_Dense'\).*would differ"):
+        load_backbone(str(folder), modality="text")
+    (tmp_path / "prompt").mkdir()
+    _, folder = save_tiny_sentence_transformer(
+        tmp_path / "prompt", "mean", prompts={"query": "query: "}, default_prompt_name="query"
+    )
+    with pytest.warns(UserWarning, match=r"default prompt 'query: '.*prepend the prompt"):
+        load_backbone(str(folder), modality="text")
+
+
+def test_legacy_pooling_configs_are_read(tmp_path):
+    from sktransfer.backbones._text import _pooling_from_config
+
+    assert _pooling_from_config({"pooling_mode_cls_token": True}, tmp_path) == "cls"
+    assert _pooling_from_config(
+        {"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True}, tmp_path
+    ) == ("avg+max")
+    assert _pooling_from_config({}, tmp_path) == "avg"  # sentence-transformers' default
+    with pytest.raises(ValueError, match="weightedmean"):
+        _pooling_from_config({"pooling_mode_weightedmean_tokens": True}, tmp_path)

@@ -9,6 +9,7 @@ equal to ``SentenceTransformer.encode``.
 
 import json
 import os
+import warnings
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -160,7 +161,12 @@ def _hub_folder(repo_id):
 
 
 def _sentence_transformers_settings(folder):
-    """Pooling, normalisation, max length and encoder sub-folder of a model folder."""
+    """Pooling, normalisation, max length and encoder sub-folder of a model folder.
+
+    A module this library would not apply as sentence-transformers does (a ``Dense``
+    projection after pooling, a pooling it lacks) is an error naming it: the embeddings
+    would otherwise differ from the model's, silently.
+    """
     settings = {"encoder_path": "", "pooling": "avg", "unit_norm": False, "max_length": None}
     modules_file = folder / "modules.json"
     if not modules_file.is_file():
@@ -172,28 +178,76 @@ def _sentence_transformers_settings(folder):
             settings["encoder_path"] = module.get("path", "")
         elif kind.endswith("Pooling"):
             config = json.loads((folder / module["path"] / "config.json").read_text())
-            settings["pooling"] = _pooling_from_config(config)
+            settings["pooling"] = _pooling_from_config(config, folder)
         elif kind.endswith("Normalize"):
             settings["unit_norm"] = True
+        else:
+            raise ValueError(
+                f"The sentence-transformers model in {str(folder)!r} has a {kind.rsplit('.', 1)[-1]} "
+                f"module ({module.get('path', '')!r}); sktransfer applies only the encoder, its "
+                "pooling and the normalisation, so its embeddings would differ from the model's. "
+                "Embed with sentence-transformers itself (SentenceTransformer(folder).encode) and "
+                "give the vectors to scikit-learn, or choose a model without that module."
+            )
     st_config = folder / settings["encoder_path"] / "sentence_bert_config.json"
     if st_config.is_file():
         settings["max_length"] = json.loads(st_config.read_text()).get("max_seq_length")
+    _warn_of_default_prompt(folder)
     return settings
 
 
-def _pooling_from_config(config):
-    modes = [
-        mode
-        for key, mode in [
-            ("pooling_mode_mean_tokens", "avg"),
-            ("pooling_mode_max_tokens", "max"),
-            ("pooling_mode_cls_token", "cls"),
-        ]
-        if config.get(key)
-    ]
-    if modes == ["avg", "max"]:
-        return "avg+max"
-    return modes[0] if len(modes) == 1 else "avg"
+# sentence-transformers' pooling modes -> the library's. With mean and max,
+# sentence-transformers concatenates them in the config's order (the max first in
+# configs written before its version 5), the library the mean first: at worst the same
+# vector with its halves swapped, which changes no similarity and no linear model.
+_POOLINGS = {("cls",): "cls", ("mean",): "avg", ("max",): "max", ("max", "mean"): "avg+max"}
+# The boolean keys of configs written before sentence-transformers 5, in its order.
+_LEGACY_POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+def _pooling_from_config(config, folder):
+    """The pooling of a sentence-transformers ``Pooling`` config: its ``pooling_mode``
+    (a name or a list of names), or the boolean keys of older configs."""
+    modes = config.get("pooling_mode")
+    if modes is None:
+        modes = [mode for key, mode in _LEGACY_POOLING_KEYS.items() if config.get(key)] or ["mean"]
+    modes = (modes,) if isinstance(modes, str) else tuple(modes)
+    pooling = _POOLINGS.get(tuple(sorted(modes)))
+    if pooling is None:
+        raise ValueError(
+            f"The sentence-transformers model in {str(folder)!r} pools its tokens with "
+            f"{' and '.join(modes)}; sktransfer pools with the mean, the max, both, or the first "
+            "token (cls), so its embeddings would differ from the model's. Embed with "
+            "sentence-transformers itself (SentenceTransformer(folder).encode) and give the "
+            "vectors to scikit-learn."
+        )
+    return pooling
+
+
+def _warn_of_default_prompt(folder):
+    """sentence-transformers puts a model's default prompt before every text; this library
+    embeds the texts as given."""
+    config_file = folder / "config_sentence_transformers.json"
+    if not config_file.is_file():
+        return
+    config = json.loads(config_file.read_text())
+    name = config.get("default_prompt_name")
+    if name:
+        prompt = config.get("prompts", {}).get(name, "")
+        warnings.warn(
+            f"The sentence-transformers model in {str(folder)!r} puts its default prompt {prompt!r} "
+            f"({name!r}) before every text; sktransfer embeds texts as given: prepend the prompt "
+            "to your texts for the embeddings sentence-transformers would give.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def encoder_blocks(model):
