@@ -278,7 +278,8 @@ def st_modules():
 
 
 def save_tiny_sentence_transformer(folder, pooling, extra=(), **options):
-    """A tiny random BERT saved by sentence-transformers itself with ``pooling``."""
+    """A tiny random BERT with a cased vocabulary, saved by sentence-transformers itself
+    with ``pooling``."""
     Normalize, Pooling, Transformer, _ = st_modules()
     from sentence_transformers import SentenceTransformer
     from transformers import BertConfig, BertModel, BertTokenizerFast
@@ -287,7 +288,7 @@ def save_tiny_sentence_transformer(folder, pooling, extra=(), **options):
     encoder = folder / "bert"
     encoder.mkdir()
     (encoder / "vocab.txt").write_text("\n".join(words))
-    BertTokenizerFast(str(encoder / "vocab.txt")).save_pretrained(encoder)
+    BertTokenizerFast(str(encoder / "vocab.txt"), do_lower_case=False).save_pretrained(encoder)
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=len(words),
@@ -298,7 +299,12 @@ def save_tiny_sentence_transformer(folder, pooling, extra=(), **options):
         max_position_embeddings=32,
     )
     BertModel(config).save_pretrained(encoder)
-    modules = [Transformer(str(encoder)), Pooling(16, pooling), *extra, Normalize()]
+    modules = [
+        Transformer(str(encoder)),
+        Pooling(16, pooling),
+        *extra,
+        Normalize(),
+    ]
     model = SentenceTransformer(modules=modules, **options)
     model.save(str(folder / "st"))
     return model, folder / "st"
@@ -311,11 +317,28 @@ def test_sentence_transformers_folders_embed_as_sentence_transformers_does(tmp_p
     pytest.importorskip("sentence_transformers")
     from sktransfer import TextEmbedder
 
-    model, folder = save_tiny_sentence_transformer(tmp_path, pooling)
+    st = pytest.importorskip("sentence_transformers")
+    _, folder = save_tiny_sentence_transformer(tmp_path, pooling)
     texts = ["a good film", "not a very bad film", "bad"]
-    expected = model.encode(texts)
+    expected = st.SentenceTransformer(str(folder)).encode(texts)  # the folder as it loads
     if pooling == ["max", "mean"]:  # sentence-transformers keeps the config's order
         expected = np.hstack([expected[:, 16:], expected[:, :16]])
+    ours = TextEmbedder(str(folder)).fit(texts).transform(texts)
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_sentence_transformers_lowercasing_is_applied(tmp_path):
+    """``do_lower_case`` of a sentence-transformers config (the format written before
+    version 6) lowercases the texts first, as sentence-transformers does on loading it."""
+    st = pytest.importorskip("sentence_transformers")
+    from sktransfer import TextEmbedder
+
+    _, folder = save_tiny_sentence_transformer(tmp_path, "mean")
+    (folder / "sentence_bert_config.json").write_text('{"max_seq_length": 16, "do_lower_case": true}')
+    reference = st.SentenceTransformer(str(folder))
+    texts = ["A Good FILM", "not a very bad film"]  # capitals: unknown words to the cased vocabulary
+    expected = reference.encode(texts)
+    np.testing.assert_allclose(expected[0], reference.encode(["a good film"])[0], atol=1e-6)
     ours = TextEmbedder(str(folder)).fit(texts).transform(texts)
     np.testing.assert_allclose(ours, expected, atol=1e-5)
 

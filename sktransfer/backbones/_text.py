@@ -28,11 +28,12 @@ class TextBackbone(Backbone):
 
     modality = "text"
 
-    def __init__(self, model, tokenizer, *, unit_norm=False, max_length=512, **kwargs):
+    def __init__(self, model, tokenizer, *, unit_norm=False, max_length=512, lowercase=False, **kwargs):
         super().__init__(model, **kwargs)
         self.tokenizer = tokenizer
         self.unit_norm = unit_norm  # the model's own embeddings are L2-normalised
         self.max_length = max_length
+        self.lowercase = lowercase  # sentence-transformers' do_lower_case: texts lowercased first
         self.position_limit = _position_limit(model, tokenizer)
 
     def check_max_length(self, max_length, owner):
@@ -47,8 +48,9 @@ class TextBackbone(Backbone):
             )
 
     def tokenize(self, texts, max_length=None):
+        texts = [text.lower() for text in texts] if getattr(self, "lowercase", False) else list(texts)
         return self.tokenizer(
-            list(texts),
+            texts,
             padding=True,
             truncation=True,
             max_length=max_length or self.max_length,
@@ -131,6 +133,7 @@ def _wrap(model, tokenizer, settings, name):
         default_pooling=settings["pooling"],
         unit_norm=settings["unit_norm"],
         max_length=settings["max_length"] or min(getattr(tokenizer, "model_max_length", 512), 512),
+        lowercase=settings["lowercase"],
     )
 
 
@@ -167,7 +170,13 @@ def _sentence_transformers_settings(folder):
     projection after pooling, a pooling it lacks) is an error naming it: the embeddings
     would otherwise differ from the model's, silently.
     """
-    settings = {"encoder_path": "", "pooling": "avg", "unit_norm": False, "max_length": None}
+    settings = {
+        "encoder_path": "",
+        "pooling": "avg",
+        "unit_norm": False,
+        "max_length": None,
+        "lowercase": False,
+    }
     modules_file = folder / "modules.json"
     if not modules_file.is_file():
         return settings
@@ -191,7 +200,9 @@ def _sentence_transformers_settings(folder):
             )
     st_config = folder / settings["encoder_path"] / "sentence_bert_config.json"
     if st_config.is_file():
-        settings["max_length"] = json.loads(st_config.read_text()).get("max_seq_length")
+        config = json.loads(st_config.read_text())
+        settings["max_length"] = config.get("max_seq_length")
+        settings["lowercase"] = bool(config.get("do_lower_case", False))
     _warn_of_default_prompt(folder)
     return settings
 

@@ -191,6 +191,8 @@ def model_settings(embedder):
         settings["decoding"] = DECODING_VERSION
     if backbone.modality == "text":
         settings["max_length"] = embedder.max_length or backbone.max_length
+        if getattr(backbone, "lowercase", False):  # absent otherwise: earlier keys stay valid
+            settings["lowercase"] = True
     return settings
 
 
