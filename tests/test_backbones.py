@@ -277,9 +277,9 @@ def st_modules():
     return modules.Normalize, modules.Pooling, modules.Transformer, modules.Dense
 
 
-def save_tiny_sentence_transformer(folder, pooling, extra=(), **options):
+def save_tiny_sentence_transformer(folder, pooling, extra=(), positions=32, **options):
     """A tiny random BERT with a cased vocabulary, saved by sentence-transformers itself
-    with ``pooling``."""
+    with ``pooling``, reading up to ``positions`` tokens."""
     Normalize, Pooling, Transformer, _ = st_modules()
     from sentence_transformers import SentenceTransformer
     from transformers import BertConfig, BertModel, BertTokenizerFast
@@ -288,7 +288,8 @@ def save_tiny_sentence_transformer(folder, pooling, extra=(), **options):
     encoder = folder / "bert"
     encoder.mkdir()
     (encoder / "vocab.txt").write_text("\n".join(words))
-    BertTokenizerFast(str(encoder / "vocab.txt"), do_lower_case=False).save_pretrained(encoder)
+    tokenizer = BertTokenizerFast(str(encoder / "vocab.txt"), do_lower_case=False, model_max_length=positions)
+    tokenizer.save_pretrained(encoder)
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=len(words),
@@ -296,7 +297,7 @@ def save_tiny_sentence_transformer(folder, pooling, extra=(), **options):
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=32,
-        max_position_embeddings=32,
+        max_position_embeddings=positions,
     )
     BertModel(config).save_pretrained(encoder)
     modules = [
@@ -325,6 +326,16 @@ def test_sentence_transformers_folders_embed_as_sentence_transformers_does(tmp_p
         expected = np.hstack([expected[:, 16:], expected[:, :16]])
     ours = TextEmbedder(str(folder)).fit(texts).transform(texts)
     np.testing.assert_allclose(ours, expected, atol=1e-5)
+
+
+def test_sentence_transformers_folders_read_as_many_tokens(tmp_path):
+    """sentence-transformers 6 keeps the length in the tokenizer's config: 1,024 tokens
+    here, not the 512 a plain transformers folder gets."""
+    st = pytest.importorskip("sentence_transformers")
+    _, folder = save_tiny_sentence_transformer(tmp_path, "mean", positions=1024)
+    expected = st.SentenceTransformer(str(folder)).max_seq_length
+    assert expected == 1024
+    assert load_backbone(str(folder), modality="text").max_length == expected
 
 
 def test_sentence_transformers_lowercasing_is_applied(tmp_path):

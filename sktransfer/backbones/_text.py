@@ -132,9 +132,18 @@ def _wrap(model, tokenizer, settings, name):
         blocks=encoder_blocks(model),
         default_pooling=settings["pooling"],
         unit_norm=settings["unit_norm"],
-        max_length=settings["max_length"] or min(getattr(tokenizer, "model_max_length", 512), 512),
+        max_length=settings["max_length"] or _default_max_length(model, tokenizer, settings),
         lowercase=settings["lowercase"],
     )
+
+
+def _default_max_length(model, tokenizer, settings):
+    """Tokens read when the folder does not say: as sentence-transformers (from version 6
+    its folders keep the length in the tokenizer's config), the tokenizer's length within
+    the position embeddings; for a plain transformers folder, at most 512."""
+    if settings["sentence_transformers"]:
+        return _position_limit(model, tokenizer) or 512
+    return min(getattr(tokenizer, "model_max_length", 512), 512)
 
 
 def _hub_folder(repo_id):
@@ -178,6 +187,7 @@ def _sentence_transformers_settings(folder):
         "lowercase": False,
     }
     modules_file = folder / "modules.json"
+    settings["sentence_transformers"] = modules_file.is_file()
     if not modules_file.is_file():
         return settings
     modules = json.loads(modules_file.read_text())
