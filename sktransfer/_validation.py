@@ -1,6 +1,8 @@
 """Parameter checks whose error messages name the parameter, the value and the fix."""
 
 import difflib
+import os
+import sys
 
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -26,3 +28,13 @@ def check_option(owner, param, value, options):
     raise InvalidParameterError(
         f"{owner}: {param}={value!r} is not one of {listed}.{did_you_mean(value, options)}"
     )
+
+
+def user_stacklevel():
+    """The ``stacklevel`` of a warning, called from the function that warns, that points
+    at the first caller outside this package (the user's line, however deep the call)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level

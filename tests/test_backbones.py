@@ -1,4 +1,7 @@
+import json
 import pickle
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -253,6 +256,11 @@ def test_missing_model_part_is_named(monkeypatch):
         _bundled_text.mpnet_part_files()
 
 
+def test_a_timm_model_that_squashes_is_preprocessed_so():
+    backbone = load_backbone("timm/dm_nfnet_f0", weights=None)  # its pretrained config squashes
+    assert backbone.data_config.crop_mode == "squash" and backbone.data_config.input_size == 192
+
+
 def test_crop_modes_read_from_timm_configs():
     from sktransfer.backbones import DataConfig
     from sktransfer.backbones._timm import timm_data_config
@@ -365,12 +373,30 @@ def test_sentence_transformers_modules_it_cannot_apply_are_named(tmp_path):
     _, folder = save_tiny_sentence_transformer(tmp_path / "dense", "mean", extra=[Dense(16, 8)])
     with pytest.raises(ValueError, match=r"has a Dense module \('2_Dense'\).*would differ"):
         load_backbone(str(folder), modality="text")
+    # Module types compare whole: these pool or embed otherwise than their names' ends.
+    (tmp_path / "other").mkdir()
+    _, folder = save_tiny_sentence_transformer(tmp_path / "other", "mean")
+    listed = json.loads((folder / "modules.json").read_text())
+    for kind in ["WeightedLayerPooling", "SpladePooling", "MLMTransformer"]:
+        extra = {"idx": 9, "name": "9", "path": "9_x", "type": f"sentence_transformers.models.{kind}"}
+        (folder / "modules.json").write_text(json.dumps([*listed, extra]))
+        with pytest.raises(ValueError, match=f"has a {kind} module"):
+            load_backbone(str(folder), modality="text")
+    dropout = {"idx": 9, "name": "9", "path": "9_Dropout", "type": "sentence_transformers.models.Dropout"}
+    (folder / "modules.json").write_text(json.dumps([*listed, dropout]))
+    assert load_backbone(str(folder), modality="text").default_pooling == "avg"  # nothing at inference
     (tmp_path / "prompt").mkdir()
     _, folder = save_tiny_sentence_transformer(
         tmp_path / "prompt", "mean", prompts={"query": "query: "}, default_prompt_name="query"
     )
-    with pytest.warns(UserWarning, match=r"default prompt 'query: '.*prepend the prompt"):
-        load_backbone(str(folder), modality="text")
+    from sktransfer import TextEmbedder
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        TextEmbedder(str(folder)).fit(["a good film"])
+    prompts = [w for w in caught if "default prompt" in str(w.message)]
+    assert len(prompts) == 1 and prompts[0].filename == __file__  # once, at the user's line
+    assert re.search(r"default prompt 'query: '.*prepend the prompt", str(prompts[0].message))
 
 
 def test_legacy_pooling_configs_are_read(tmp_path):
@@ -383,3 +409,27 @@ def test_legacy_pooling_configs_are_read(tmp_path):
     assert _pooling_from_config({}, tmp_path) == "avg"  # sentence-transformers' default
     with pytest.raises(ValueError, match="weightedmean"):
         _pooling_from_config({"pooling_mode_weightedmean_tokens": True}, tmp_path)
+
+
+def test_roberta_like_encoders_read_two_positions_less_than_they_have():
+    """RoBERTa's position ids start after the padding index: of 34 positions, 32 tokens."""
+    from transformers import RobertaConfig, RobertaModel
+
+    from sktransfer.backbones._text import _position_limit
+
+    config = RobertaConfig(
+        vocab_size=20,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=34,
+        pad_token_id=1,
+    )
+    model = RobertaModel(config).eval()
+    limit = _position_limit(model, None)
+    assert limit == 32
+    with torch.no_grad():
+        model(input_ids=torch.full((1, limit), 5))  # reads the limit
+        with pytest.raises((IndexError, RuntimeError)):
+            model(input_ids=torch.full((1, limit + 1), 5))  # one more fails

@@ -342,3 +342,21 @@ def test_unreadable_file_is_named_by_its_index_in_X_even_after_hits(tmp_path, im
     broken.write_text("not an image")
     with pytest.raises(ImageReadError, match=r"Image 3 .*broken\.png"):
         embedder.transform(paths[:3] + [str(broken)])
+
+
+def test_preprocessing_conventions_added_later_change_the_key_only_when_used(images):
+    """``crop_mode`` and ``lowercase`` joined the key after caches existed: absent from it
+    when off (earlier entries stay valid), present when on (no entry of the other
+    convention is reused)."""
+    from dataclasses import replace
+
+    from sktransfer.embedding._cache import model_settings
+
+    embedder = ImageEmbedder("tiny_cnn").fit(images)
+    assert "crop_mode" not in model_settings(embedder)["preprocessing"]
+    embedder.data_config_ = replace(embedder.data_config_, crop_mode="squash")
+    assert model_settings(embedder)["preprocessing"]["crop_mode"] == "squash"
+    text = TextEmbedder("tiny_text").fit(["a text", "another"])
+    assert "lowercase" not in model_settings(text)
+    text.backbone_.lowercase = True
+    assert model_settings(text)["lowercase"] is True

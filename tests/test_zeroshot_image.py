@@ -234,3 +234,22 @@ def test_unsupported_resizes_name_the_model(tmp_path):
     CLIPImageProcessor(size={"shortest_edge": 32}, do_center_crop=False).save_pretrained(folder)
     with pytest.raises(ValueError, match=r"without cropping them.*only square inputs"):
         ZeroShotImageClassifier(folder, labels=["a", "b"]).fit()
+    from transformers import Siglip2ImageProcessor
+
+    Siglip2ImageProcessor().save_pretrained(folder)  # NaFlex: any size
+    with pytest.raises(ValueError, match=r"no fixed image size.*NaFlex"):
+        ZeroShotImageClassifier(folder, labels=["a", "b"]).fit()
+
+
+def test_a_processor_that_squashes_then_crops_matches_it(tmp_path):
+    from transformers import CLIPImageProcessor
+
+    folder = save_tiny_clip(tmp_path)
+    CLIPImageProcessor(
+        size={"height": 40, "width": 40}, crop_size={"height": 32, "width": 32}, do_center_crop=True
+    ).save_pretrained(folder)
+    model = ZeroShotImageClassifier(folder, labels=["red square", "blue thing"]).fit()
+    config = model.data_config_
+    assert (config.crop_mode, config.resize_size, config.input_size) == ("squash", 40, 32)
+    expected = by_hand(folder, IMAGES, ["blue thing", "red square"])
+    np.testing.assert_allclose(model.predict_proba(IMAGES), expected, atol=0.02)

@@ -93,7 +93,13 @@ def load_clip(model, owner="load_clip"):
 def _data_config(processor, source, owner):
     """The library's preprocessing from a Hugging Face image processor's settings: CLIP's
     short side then centre crop, or SigLIP's resize of both sides to the square."""
-    size, crop = processor.size, getattr(processor, "crop_size", None)
+    size, crop = getattr(processor, "size", None), getattr(processor, "crop_size", None)
+    if not size:
+        raise ValueError(
+            f"{owner}: model={source!r} has no fixed image size (a variable-resolution model, such "
+            "as SigLIP 2's NaFlex checkpoints); only fixed-size CLIP-family models are supported, "
+            "e.g. the SigLIP 2 checkpoints at a fixed resolution."
+        )
     centre_crop = bool(getattr(processor, "do_center_crop", False)) and bool(crop)
     if size.get("shortest_edge"):
         crop_mode, resize = "center", int(size["shortest_edge"])

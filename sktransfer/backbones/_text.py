@@ -17,7 +17,7 @@ from pathlib import Path
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
-from .._validation import closest_names
+from .._validation import closest_names, user_stacklevel
 from ..exceptions import MissingDependencyError, WeightsUnavailableError
 from ._base import Backbone, Block
 from ._registry import BackboneSpec, register_source, registered_names
@@ -48,6 +48,8 @@ class TextBackbone(Backbone):
             )
 
     def tokenize(self, texts, max_length=None):
+        # As sentence-transformers before version 6 (6 adds a Lowercase normaliser to the
+        # tokenizer, which also spares special tokens such as "[MASK]" written in a text).
         texts = [text.lower() for text in texts] if getattr(self, "lowercase", False) else list(texts)
         return self.tokenizer(
             texts,
@@ -64,10 +66,19 @@ class TextBackbone(Backbone):
         return getattr(out, "last_hidden_state", out)
 
 
+# Encoders whose position ids start after the padding index (RoBERTa's convention): of
+# their max_position_embeddings, pad_token_id + 1 are never a token's.
+_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "mpnet", "longformer", "data2vec-text")
+
+
 def _position_limit(model, tokenizer):
     """The longest token sequence the encoder reads, when its config or tokenizer says."""
-    limits = [getattr(getattr(model, "config", None), "max_position_embeddings", None)]
-    limits.append(getattr(tokenizer, "model_max_length", None))
+    config = getattr(model, "config", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and getattr(config, "model_type", None) in _OFFSET_POSITIONS:
+        pad = getattr(config, "pad_token_id", None)
+        positions -= (pad if isinstance(pad, int) else 1) + 1
+    limits = [positions, getattr(tokenizer, "model_max_length", None)]
     known = [int(n) for n in limits if isinstance(n, int) and 0 < n < 1_000_000]  # tokenizers say 1e30
     return min(known) if known else None
 
@@ -172,7 +183,7 @@ def _hub_folder(repo_id):
     )
 
 
-def _sentence_transformers_settings(folder):
+def _sentence_transformers_settings(folder, warn=True):
     """Pooling, normalisation, max length and encoder sub-folder of a model folder.
 
     A module this library would not apply as sentence-transformers does (a ``Dense``
@@ -191,18 +202,20 @@ def _sentence_transformers_settings(folder):
     if not modules_file.is_file():
         return settings
     modules = json.loads(modules_file.read_text())
+    include_prompt = True
     for module in modules:
-        kind = module.get("type", "")
-        if kind.endswith("Transformer"):
+        kind = module.get("type", "").rsplit(".", 1)[-1]  # exactly: WeightedLayerPooling is no Pooling
+        if kind == "Transformer":
             settings["encoder_path"] = module.get("path", "")
-        elif kind.endswith("Pooling"):
+        elif kind == "Pooling":
             config = json.loads((folder / module["path"] / "config.json").read_text())
             settings["pooling"] = _pooling_from_config(config, folder)
-        elif kind.endswith("Normalize"):
+            include_prompt = config.get("include_prompt", True)
+        elif kind == "Normalize":
             settings["unit_norm"] = True
-        else:
+        elif kind != "Dropout":  # dropout does nothing when embedding
             raise ValueError(
-                f"The sentence-transformers model in {str(folder)!r} has a {kind.rsplit('.', 1)[-1]} "
+                f"The sentence-transformers model in {str(folder)!r} has a {kind} "
                 f"module ({module.get('path', '')!r}); sktransfer applies only the encoder, its "
                 "pooling and the normalisation, so its embeddings would differ from the model's. "
                 "Embed with sentence-transformers itself (SentenceTransformer(folder).encode) and "
@@ -213,7 +226,8 @@ def _sentence_transformers_settings(folder):
         config = json.loads(st_config.read_text())
         settings["max_length"] = config.get("max_seq_length")
         settings["lowercase"] = bool(config.get("do_lower_case", False))
-    _warn_of_default_prompt(folder)
+    if warn:
+        _warn_of_default_prompt(folder, include_prompt)
     return settings
 
 
@@ -252,7 +266,7 @@ def _pooling_from_config(config, folder):
     return pooling
 
 
-def _warn_of_default_prompt(folder):
+def _warn_of_default_prompt(folder, include_prompt):
     """sentence-transformers puts a model's default prompt before every text; this library
     embeds the texts as given."""
     config_file = folder / "config_sentence_transformers.json"
@@ -262,12 +276,18 @@ def _warn_of_default_prompt(folder):
     name = config.get("default_prompt_name")
     if name:
         prompt = config.get("prompts", {}).get(name, "")
+        pooled = (
+            ""
+            if include_prompt
+            else " (its pooling leaves the prompt's tokens out, which sktransfer does not: the "
+            "embeddings will still differ a little)"
+        )
         warnings.warn(
             f"The sentence-transformers model in {str(folder)!r} puts its default prompt {prompt!r} "
             f"({name!r}) before every text; sktransfer embeds texts as given: prepend the prompt "
-            "to your texts for the embeddings sentence-transformers would give.",
+            f"to your texts for the embeddings sentence-transformers would give{pooled}.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -303,7 +323,7 @@ def _resolve(name, modality):
         path.is_dir() or (not path.exists() and (modality == "text" or (modality is None and "/" in name)))
     ):
         return None
-    pooling = _sentence_transformers_settings(path)["pooling"] if path.is_dir() else None
+    pooling = _sentence_transformers_settings(path, warn=False)["pooling"] if path.is_dir() else None
     source = "local" if path.is_dir() else "huggingface"
     return BackboneSpec(name, "text", source, partial(_load_hinted, name), default_pooling=pooling)
 

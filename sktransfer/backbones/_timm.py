@@ -3,6 +3,7 @@
 import warnings
 from functools import partial
 
+from .._validation import user_stacklevel
 from ..exceptions import MissingDependencyError, WeightsUnavailableError
 from ._base import CROP_MODES, Block, DataConfig, ImageBackbone
 from ._errors import unknown_backbone_error
@@ -98,7 +99,7 @@ def timm_data_config(cfg):
             "sktransfer does not support; images are resized with crop_mode='center' instead, so "
             "features may differ a little from timm's own preprocessing.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
         crop_mode = "center"
     return DataConfig(
