@@ -3,6 +3,9 @@
 import torch
 
 WORDS = ["[PAD]", "[UNK]", "[EOS]", "a", "photo", "of", "the", "red", "blue", "square", "thing", "."]
+# One transformer layer of width 16: every tiny tower here, text or vision.
+TINY_LAYERS = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+TINY_VISION = dict(**TINY_LAYERS, image_size=32, patch_size=8)
 
 
 def save_tiny_clip(folder):
@@ -10,26 +13,17 @@ def save_tiny_clip(folder):
 
     _save_word_tokenizer(folder)
     text = dict(
+        **TINY_LAYERS,
         vocab_size=len(WORDS),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
         max_position_embeddings=32,
         pad_token_id=0,
         bos_token_id=2,
         eos_token_id=2,
     )
-    vision = dict(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-    )
     torch.manual_seed(0)
-    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)).save_pretrained(folder)
+    CLIPModel(CLIPConfig(text_config=text, vision_config=TINY_VISION, projection_dim=8)).save_pretrained(
+        folder
+    )
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
         folder
     )
@@ -58,25 +52,9 @@ def save_tiny_siglip(folder):
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
 
     _save_word_tokenizer(folder, end_token=False)
-    text = dict(
-        vocab_size=len(WORDS),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=16,
-        pad_token_id=0,
-    )
-    vision = dict(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-    )
+    text = dict(**TINY_LAYERS, vocab_size=len(WORDS), max_position_embeddings=16, pad_token_id=0)
     torch.manual_seed(0)
-    SiglipModel(SiglipConfig(text_config=text, vision_config=vision)).save_pretrained(folder)
+    SiglipModel(SiglipConfig(text_config=text, vision_config=TINY_VISION)).save_pretrained(folder)
     SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
     return folder
 

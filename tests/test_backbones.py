@@ -18,6 +18,8 @@ from sktransfer.backbones import (
 from sktransfer.backbones._bundled import map_by_position
 from sktransfer.exceptions import BackboneNotFoundError, WeightsUnavailableError
 
+from ._clip import TINY_LAYERS
+
 
 def test_list_backbones_reports_offline_availability():
     table = list_backbones()
@@ -299,14 +301,7 @@ def save_tiny_sentence_transformer(folder, pooling, extra=(), positions=32, **op
     tokenizer = BertTokenizerFast(str(encoder / "vocab.txt"), do_lower_case=False, model_max_length=positions)
     tokenizer.save_pretrained(encoder)
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(words),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=positions,
-    )
+    config = BertConfig(**TINY_LAYERS, vocab_size=len(words), max_position_embeddings=positions)
     BertModel(config).save_pretrained(encoder)
     modules = [
         Transformer(str(encoder)),
@@ -417,15 +412,7 @@ def test_roberta_like_encoders_read_two_positions_less_than_they_have():
 
     from sktransfer.backbones._text import _position_limit
 
-    config = RobertaConfig(
-        vocab_size=20,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=34,
-        pad_token_id=1,
-    )
+    config = RobertaConfig(**TINY_LAYERS, vocab_size=20, max_position_embeddings=34, pad_token_id=1)
     model = RobertaModel(config).eval()
     limit = _position_limit(model, None)
     assert limit == 32
