@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._device import is_out_of_memory
+from ._validation import user_stacklevel
 
 
 def run_batches(compute, batches, *, total, store, device, owner, verbose=0, initial=0, desc=None):
@@ -42,7 +43,7 @@ def compute_with_backoff(compute, inputs, device, owner):
         f"{owner}: a batch of {size} did not fit on {device}; retrying in halves. "
         f"Set batch_size={size // 2} (or lower) to avoid the retries.",
         RuntimeWarning,
-        stacklevel=4,
+        stacklevel=user_stacklevel(),
     )
     first, second = split_batch(inputs)
     rows = [compute_with_backoff(compute, part, device, owner) for part in (first, second)]

@@ -32,9 +32,15 @@ def check_option(owner, param, value, options):
 
 def user_stacklevel():
     """The ``stacklevel`` of a warning, called from the function that warns, that points
-    at the first caller outside this package (the user's line, however deep the call)."""
-    package = os.path.dirname(os.path.abspath(__file__))
+    at the first caller outside this package and scikit-learn (whose wrappers, such as
+    ``set_output``'s or a ``Pipeline``'s, stand between the user's line and ours)."""
+    import sklearn
+
+    skipped = tuple(
+        os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+        for module in (sys.modules[__package__], sklearn)
+    )
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(skipped):
         frame, level = frame.f_back, level + 1
     return level

@@ -313,8 +313,9 @@ def test_an_unwritable_cache_warns_and_still_embeds(images, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
     embedder = image_embedder(cache=blocker).fit(images)
-    with pytest.warns(RuntimeWarning, match="could not store embeddings"):
+    with pytest.warns(RuntimeWarning, match="could not store embeddings") as record:
         out = embedder.transform(images)
+    assert record[0].filename == __file__
     np.testing.assert_allclose(out, image_embedder().fit(images).transform(images), rtol=1e-5, atol=1e-6)
 
 

@@ -568,8 +568,11 @@ def test_one_labelled_image_a_class():
     assert model.probe_penalty_ == UNVALIDATED_PENALTY  # no fold to validate on: the fixed penalty
     assert model.predict_proba(X).shape == (2, 2)
     # freeze="auto" has nothing to hold out: it says so and trains the fixed default.
-    with pytest.warns(UserWarning, match="freeze='auto'.*class '(dark|bright)' has a single labelled row"):
+    with pytest.warns(
+        UserWarning, match="freeze='auto'.*class '(dark|bright)' has a single labelled row"
+    ) as record:
         auto = ImageClassifier("tiny_cnn", freeze="auto", **FAST).fit(X, y)
+    assert record[0].filename == __file__
     fixed = ImageClassifier("tiny_cnn", freeze=auto.freeze_, **FAST).fit(X, y)
     np.testing.assert_allclose(auto.predict_proba(X), fixed.predict_proba(X), rtol=1e-5, atol=1e-6)
     assert len(auto.auto_report_) == 1 and auto.auto_report_["chosen"].all()
@@ -680,6 +683,7 @@ def test_predict_retries_out_of_memory_batches_in_halves():
         "ImageClassifier: a batch of 4 did not fit on cpu",
         "ImageClassifier: a batch of 4 did not fit on cpu",
     ]
+    assert {w.filename for w in record} == {__file__}  # each retry, however deep, at the caller's line
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert sizes[:3] == [8, 4, 2]
 

@@ -34,6 +34,7 @@ import torch
 from PIL import ExifTags
 
 from .._device import resolve_precision
+from .._validation import user_stacklevel
 from .._version import __version__
 from ..backbones import reader_name
 from ..data import DECODING_VERSION
@@ -113,7 +114,7 @@ class EmbeddingCache:
                 f"cache={self.directory!r}: could not store embeddings ({exc}); continuing "
                 "without caching them. Check that the directory is writable and has free space.",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
 
     def path(self, digest):

@@ -117,20 +117,35 @@ def inner_folds(estimator, targets, groups, seed):
 
 def unvalidated_report(estimator, recipe, reason):
     """``auto_report_`` of a fit that could not validate: the fixed default, trained as is."""
+    trained = Candidate(
+        str(recipe.freeze),
+        recipe,
+        epochs=estimator.max_epochs,
+        seconds=math.nan,
+        pruned_at=f"not validated: {reason}",
+    )
+    return report_frame(estimator, [trained], trained)
+
+
+def report_frame(estimator, candidates, winner):
+    """``auto_report_``: one row per candidate (no ``image_size`` column for texts)."""
     import pandas as pd
 
-    row = {
-        "candidate": str(recipe.freeze),
-        "freeze": recipe.freeze,
-        "image_size": recipe.image_size,
-        "score": math.nan,
-        "cv_score": math.nan,
-        "epochs": estimator.max_epochs,
-        "seconds": math.nan,
-        "pruned_at": f"not validated: {reason}",
-        "chosen": True,
-    }
-    report = pd.DataFrame([row])
+    rows = [
+        {
+            "candidate": c.name,
+            "freeze": c.recipe.freeze,
+            "image_size": c.recipe.image_size,
+            "score": c.score,
+            "cv_score": c.cv_score,
+            "epochs": c.epochs,
+            "seconds": c.seconds,
+            "pruned_at": c.pruned_at,
+            "chosen": c is winner,
+        }
+        for c in candidates
+    ]
+    report = pd.DataFrame(rows)
     return report if estimator._modality == "image" else report.drop(columns="image_size")
 
 
@@ -175,7 +190,7 @@ class AutoSearch:
             self._evaluate_head(candidate)
         self._race(racing)
         winner = self._winner(heads, tuned)
-        report = self._report(candidates, winner)
+        report = report_frame(self.est, candidates, winner)
         features = self.features.get(winner.recipe.image_size)
         return Choice(winner.recipe, features, report, self.budget, self.elapsed())
 
@@ -356,29 +371,6 @@ class AutoSearch:
         if best is None:  # nothing fitted in the budget: the default recipe
             return next((c for c in tuned if c.unit), tuned[0] if tuned else heads[0])
         return best
-
-    def _report(self, candidates, winner):
-        import pandas as pd
-
-        rows = []
-        for c in candidates:
-            rows.append(
-                {
-                    "candidate": c.name,
-                    "freeze": c.recipe.freeze,
-                    "image_size": c.recipe.image_size,
-                    "score": c.score,
-                    "cv_score": c.cv_score,
-                    "epochs": c.epochs,
-                    "seconds": c.seconds,
-                    "pruned_at": c.pruned_at,
-                    "chosen": c is winner,
-                }
-            )
-        report = pd.DataFrame(rows)
-        if self.est._modality != "image":
-            report = report.drop(columns="image_size")
-        return report
 
 
 def _finite(score):

@@ -28,7 +28,7 @@ from .._device import (
 from .._domains import check_sample_domain, take_rows
 from .._persistence import Portable, history_to_json, load_bytes_into, load_state_into, tensors_to_bytes
 from .._pooling import POOLINGS
-from .._validation import check_option
+from .._validation import check_option, user_stacklevel
 from ..backbones import load_backbone
 from ..data import adapter_class, adapter_for, inference_batches, loader_options, subset
 from ._adaptation import (
@@ -373,7 +373,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                 f"{reason}; trained the fixed default freeze={self._fixed_recipe().freeze!r} instead "
                 "(give 2 rows a class or more to search, or set a fixed freeze to silence this).",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
         return reason
 
