@@ -98,3 +98,19 @@ def test_classes_are_sorted_whatever_the_order_of_labels():
     model = clf(labels={1: "good", 0: "bad"}, transductive=False).fit([])
     assert list(model.classes_) == [0, 1] and list(model.descriptions_) == [0, 1]
     assert get_scorer("roc_auc")(model, X, y) == 1.0  # the positive class is classes_[-1]
+
+
+def test_self_training_corrects_noisy_starting_scores_and_holds_the_shares():
+    from sktransfer.zeroshot._transductive import self_train
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(600) < 0.3).astype(int)  # 30 % of class 1
+    features = rng.normal(size=(600, 20)) + 3 * y[:, None] * np.eye(20)[0]
+    # Starting scores right on about three rows in four, as a centred zero-shot similarity is
+    starting = np.stack([-features[:, 0], features[:, 0] - 3], axis=1) + rng.normal(scale=3, size=(600, 2))
+    start_accuracy = (starting.argmax(axis=1) == y).mean()
+    head = self_train(features, starting, rounds=5)
+    predicted = head.predict(features)
+    assert (predicted == y).mean() > start_accuracy + 0.08
+    start_share = starting.argmax(axis=1).mean()
+    assert abs(predicted.mean() - start_share) < 0.1  # no class swallowed the other
