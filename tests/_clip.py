@@ -59,7 +59,7 @@ def save_tiny_siglip(folder):
     return folder
 
 
-def save_tiny_open_clip(folder, weights=True, resize_mode="shortest"):
+def save_tiny_open_clip(folder, weights=True, resize_mode="shortest", size=32, **preprocess):
     """A tiny randomly initialised open_clip model saved as open_clip's hub folders are:
     ``open_clip_config.json`` (model and preprocessing) beside the weights."""
     import json
@@ -69,15 +69,16 @@ def save_tiny_open_clip(folder, weights=True, resize_mode="shortest"):
 
     model_cfg = {
         "embed_dim": 8,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 16, "patch_size": 8, "head_width": 8},
+        "vision_cfg": {"image_size": size, "layers": 1, "width": 16, "patch_size": 8, "head_width": 8},
         "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
     }
     preprocess_cfg = {
-        "size": 32,
+        "size": size,
         "mean": list(open_clip.OPENAI_DATASET_MEAN),
         "std": list(open_clip.OPENAI_DATASET_STD),
         "interpolation": "bicubic",
         "resize_mode": resize_mode,
+        **preprocess,
     }
     folder = Path(folder)
     config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}

@@ -269,13 +269,19 @@ def test_crop_modes_read_from_timm_configs():
 
     assert timm_data_config({"input_size": (3, 384, 384), "crop_mode": "squash"}).crop_mode == "squash"
     assert timm_data_config({"input_size": (3, 224, 224)}).crop_mode == "center"
-    with pytest.warns(UserWarning, match="crop_mode='border'.*crop_mode='center' instead"):
-        assert timm_data_config({"architecture": "x", "crop_mode": "border"}).crop_mode == "center"
+    assert timm_data_config({"crop_mode": "border"}).crop_mode == "border"
+    with pytest.warns(UserWarning, match="crop_mode='stretch'.*crop_mode='center' instead") as caught:
+        assert timm_data_config({"architecture": "x", "crop_mode": "stretch"}).crop_mode == "center"
+    assert caught[0].filename == __file__
     with pytest.raises(ValueError, match="crop_mode='stretch' is not one of"):
         DataConfig(crop_mode="stretch")
     # Cache keys made before crop modes existed stay valid for centred crops.
     assert "crop_mode" not in DataConfig().as_dict()
     assert DataConfig(crop_mode="squash").as_dict()["crop_mode"] == "squash"
+    # Padded with the mean's colour (timm's), or the colour given (open_clip's fill_color).
+    assert DataConfig(crop_mode="border").as_dict()["fill"] == (124, 116, 104)
+    assert DataConfig(crop_mode="border", fill=(0, 0, 0)).as_dict()["fill"] == (0, 0, 0)
+    assert DataConfig(crop_mode="border").resized_shape(100, 300) == (85, 256)
 
 
 def st_modules():

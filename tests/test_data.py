@@ -4,6 +4,7 @@ import zlib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from sktransfer import ImageEmbedder, load_image_folder
@@ -133,3 +134,26 @@ def test_text_inputs_forms_and_errors():
         text_inputs([])
     with pytest.raises(InvalidInputError, match="one string"):
         text_inputs("hello")
+
+
+@pytest.mark.parametrize("crop_mode", ["center", "squash", "border"])
+@pytest.mark.parametrize("height, width, crop_pct", [(100, 300, 0.875), (301, 97, 1.0), (50, 51, 0.9)])
+def test_images_are_resized_and_cropped_as_timm_does(crop_mode, height, width, crop_pct):
+    from timm.data import create_transform
+
+    from sktransfer.backbones import DataConfig
+    from sktransfer.data._images import eval_transform
+
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8))
+    config = DataConfig(input_size=48, crop_pct=crop_pct, crop_mode=crop_mode, interpolation="bicubic")
+    ours = eval_transform(config)(picture).float() / 255
+    mean, std = (torch.tensor(v)[:, None, None] for v in (config.mean, config.std))
+    timm_transform = create_transform(
+        input_size=48,
+        crop_pct=crop_pct,
+        crop_mode=crop_mode,
+        interpolation="bicubic",
+        mean=config.mean,
+        std=config.std,
+    )
+    torch.testing.assert_close((ours - mean) / std, timm_transform(picture), atol=1e-5, rtol=0)

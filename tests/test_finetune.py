@@ -604,8 +604,9 @@ def test_light_augmentation_keeps_the_evaluation_scale():
     assert out.shape == (3, 64, 64) and out.dtype == torch.uint8
 
 
+@pytest.mark.parametrize("crop_mode", ["squash", "border"])
 @pytest.mark.parametrize("augment", ["none", "light", lambda image: image])
-def test_squashed_inputs_keep_the_whole_picture(augment):
+def test_squashed_or_padded_inputs_keep_the_whole_picture(augment, crop_mode):
     from sktransfer.backbones import DataConfig
     from sktransfer.data._augment import train_transform
 
@@ -614,16 +615,19 @@ def test_squashed_inputs_keep_the_whole_picture(augment):
     picture[:, :32, 0] = 255  # the left third red, the rest black
     image = Image.fromarray(picture)
     centred = train_transform(augment, DataConfig(input_size=16, crop_pct=1.0))(image)
-    squashed = train_transform(augment, DataConfig(input_size=16, crop_pct=1.0, crop_mode="squash"))(image)
-    assert centred.shape == squashed.shape == (3, 16, 16)
+    whole = train_transform(augment, DataConfig(input_size=16, crop_pct=1.0, crop_mode=crop_mode))(image)
+    assert centred.shape == whole.shape == (3, 16, 16)
 
     def red_columns(image):
-        return int((image[0].float().mean(dim=0) > 200).sum())
+        return int((image[0].float().amax(dim=0) > 200).sum())  # padding is the mean's grey
 
     if augment != "light":  # whose random crop may reach past the centre
         assert red_columns(centred) == 0  # the centre crop cut the red third off
-    # Squashed, a third of the columns stay red (the light preset flips and crops a little).
-    assert 3 <= red_columns(squashed) <= 6
+    # Squashed or padded, a third of the columns stay red (the light preset flips and
+    # crops a little).
+    assert 3 <= red_columns(whole) <= 6
+    if crop_mode == "border" and augment != "light":  # 5 picture rows, padded to 16 with grey
+        assert (whole[0, :, 8] == 124).sum() == 11
 
 
 def test_partial_fit_with_classes_accepts_a_class_absent_from_the_first_batch():

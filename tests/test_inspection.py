@@ -224,8 +224,8 @@ def test_gradcam_default_blocks_are_the_last_at_the_two_coarsest_resolutions(ima
     assert chosen == expected  # 14 and 7 pixels a side at 224
 
 
-@pytest.mark.parametrize("crop_mode", ["center", "squash"])
-@pytest.mark.parametrize("height, width", [(300, 400), (400, 300), (250, 251)])
+@pytest.mark.parametrize("crop_mode", ["center", "squash", "border"])
+@pytest.mark.parametrize("height, width", [(300, 400), (400, 300), (250, 251), (100, 357)])
 def test_a_coordinate_map_lands_where_it_came_from(height, width, crop_mode):
     config = replace(load_backbone("efficientnet_lite0", weights=None).data_config, crop_mode=crop_mode)
     rows = np.arange(height, dtype=np.float32)[:, None].repeat(width, axis=1)
@@ -253,6 +253,10 @@ def test_maps_go_back_to_the_original_geometry():
     squashed = visible_region(300, 400, replace(config, crop_mode="squash"))
     assert squashed.mean() == pytest.approx((config.input_size / config.resize_size) ** 2, abs=0.01)
     assert squashed[150, 30] and not squashed[150, 10]  # a 400-pixel side loses 25 on each end
+    # Padded to the square, nothing is cut at crop_pct 1; the map lands on the whole picture.
+    whole = replace(config, crop_mode="border", crop_pct=1.0, resize=None)
+    assert visible_region(300, 400, whole).all()
+    assert (to_original(crop_map, 300, 400, whole) > 0.95).mean() > 0.97
 
 
 @pytest.mark.parametrize("method", ["integrated_gradients", "occlusion"])
@@ -359,3 +363,21 @@ def test_files_are_decoded_once_and_mapped_to_their_size(image_pipeline, image_f
     from_arrays = attribute(image_pipeline, list(arrays[:2]), "gradcam")
     # PNG is lossless; files and arrays take slightly different resizing paths (maps peak at 1)
     np.testing.assert_allclose(maps[0], from_arrays[0], atol=0.01)
+
+
+@pytest.mark.parametrize("crop_mode, height", [("border", 33), ("border", 31), ("center", 33)])
+def test_padding_lands_where_the_crop_box_says(crop_mode, height):
+    from sktransfer.backbones import DataConfig
+    from sktransfer.inspection._geometry import crop_box
+
+    # 15 rows of padding (17 for 31 rows): odd, the extra row goes after the image, where
+    # rounding -7.5 would put it before. The centre crop pads when crop_pct > 1.
+    crop_pct = 1.0 if crop_mode == "border" else 48 / 33.5  # resize to 33
+    config = DataConfig(input_size=48, crop_pct=crop_pct, crop_mode=crop_mode, fill=(0, 0, 0))
+    width = 48 if crop_mode == "border" else 36
+    picture = torch.zeros((3, height, width), dtype=torch.uint8)
+    picture[:, 0] = 255  # the image's first row white, the padding black
+    crop = eval_transform(config)(picture)[0].float()
+    top, *_ = crop_box(height, width, config)
+    first_white = int(torch.nonzero(crop[:, crop.shape[1] // 2] > 200)[0])
+    assert top < 0 and first_white == -top

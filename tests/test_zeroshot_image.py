@@ -3,6 +3,7 @@ are random, so no accuracy is claimed here)."""
 
 import pickle
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -210,21 +211,28 @@ def test_siglip_squashes_images_and_pads_texts_as_it_was_trained(tmp_path):
     assert np.abs(longest.numpy() - model.prototypes_).max() > 1e-3  # the padding matters
 
 
-def test_open_clip_squash_matches_open_clip_written_by_hand(tmp_path):
+@pytest.mark.parametrize(
+    "resize_mode, crop_mode, preprocess",
+    [("squash", "squash", {}), ("longest", "border", {}), ("longest", "border", {"fill_color": 255})],
+)
+def test_open_clip_resize_modes_match_open_clip_written_by_hand(tmp_path, resize_mode, crop_mode, preprocess):
     pytest.importorskip("open_clip")
-    folder = save_tiny_open_clip(tmp_path, resize_mode="squash")
+    folder = save_tiny_open_clip(tmp_path, resize_mode=resize_mode, **preprocess)
     model = ZeroShotImageClassifier(folder, labels=["red square", "blue thing"]).fit()
-    assert model.data_config_.crop_mode == "squash"
+    assert model.data_config_.crop_mode == crop_mode
     expected = open_clip_by_hand(folder, IMAGES, ["blue thing", "red square"])
-    # A centre crop instead of the squash is 0.06 away on these images.
     np.testing.assert_allclose(model.predict_proba(IMAGES), expected, atol=0.01)
+    # The usual centre crop is further away on these 40 x 48 images.
+    centred = replace(model.data_config_, crop_mode="center")
+    model.data_config_ = centred
+    assert np.abs(model.predict_proba(IMAGES) - expected).max() > 0.02
 
 
 def test_unsupported_resizes_name_the_model(tmp_path):
     pytest.importorskip("open_clip")
-    padded = save_tiny_open_clip(tmp_path, resize_mode="longest")
-    with pytest.raises(ValueError, match=r"resize_mode='longest'.*'squash'"):
-        ZeroShotImageClassifier(padded, labels=["a", "b"]).fit()
+    oblong = save_tiny_open_clip(tmp_path, size=[32, 48])
+    with pytest.raises(ValueError, match=r"resize_mode='shortest' to \[32, 48\]; only a square input"):
+        ZeroShotImageClassifier(oblong, labels=["a", "b"]).fit()
     from transformers import CLIPImageProcessor
 
     folder = save_tiny_clip(tmp_path / "oblong")

@@ -17,7 +17,7 @@ from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CROP_MODES = ("center", "squash")
+CROP_MODES = ("center", "squash", "border")
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class DataConfig:
     how they are resized, with timm's names: ``"center"`` scales the short side (the
     aspect ratio is kept, the crop loses the long side's ends), ``"squash"`` scales both
     sides to the square (nothing is lost, shapes are stretched; what SigLIP and some
-    open_clip models were trained with).
+    open_clip models were trained with), ``"border"`` scales the long side and pads the
+    short one with ``fill`` (nothing is lost nor stretched; open_clip's ``"longest"``).
     """
 
     input_size: int = 224
@@ -39,6 +40,7 @@ class DataConfig:
     std: tuple = IMAGENET_STD
     resize: int = None  # None: floor(input_size / crop_pct), as timm does
     crop_mode: str = "center"
+    fill: tuple = None  # "border": the padding's RGB (0-255); None: the mean's colour, as timm pads
 
     def __post_init__(self):
         if self.crop_mode not in CROP_MODES:
@@ -50,10 +52,13 @@ class DataConfig:
 
     def resized_shape(self, height, width):
         """``(height, width)`` of an image of that size after the resize, before the crop
-        (the short side to ``resize_size``, as torchvision's ``Resize`` does; or squashed)."""
+        (the short side to ``resize_size``, as torchvision's ``Resize`` does; squashed; or
+        the long side, for ``"border"``)."""
         resize = self.resize_size
         if self.crop_mode == "squash":
             return resize, resize
+        if self.crop_mode == "border":
+            return longest_side_shape(height, width, resize)
         if height <= width:
             return resize, int(resize * width / height)
         return int(resize * height / width), resize
@@ -75,7 +80,23 @@ class DataConfig:
         }
         if self.crop_mode != "center":  # absent when centred: cache keys made before it stay valid
             settings["crop_mode"] = self.crop_mode
+        if self.crop_mode == "border":
+            settings["fill"] = self.fill_rgb
         return settings
+
+    @property
+    def fill_rgb(self):
+        """The padding's colour as three 0-255 integers (``"border"``)."""
+        if self.fill is not None:
+            return tuple(int(v) for v in self.fill)
+        return tuple(round(255 * v) for v in self.mean)
+
+
+def longest_side_shape(height, width, size):
+    """``(height, width)`` with the long side scaled to ``size``, the ratio kept, rounded as
+    timm's and open_clip's ``ResizeKeepRatio(longest=1)`` round."""
+    ratio = max(height / size, width / size)
+    return round(height / ratio), round(width / ratio)
 
 
 @dataclass

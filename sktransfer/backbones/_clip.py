@@ -26,8 +26,8 @@ HOW_TO_GET_AN_OPEN_CLIP = (
     "copy the folder here, and pass model=folder."
 )
 
-# open_clip's resize modes -> DataConfig's crop modes ("longest" pads: not supported).
-_OPEN_CLIP_CROP_MODES = {"shortest": "center", "squash": "squash"}
+# open_clip's resize modes -> DataConfig's crop modes.
+_OPEN_CLIP_CROP_MODES = {"shortest": "center", "squash": "squash", "longest": "border"}
 
 # Hugging Face's resample codes (PIL's) -> the interpolation names of DataConfig.
 _INTERPOLATIONS = {0: "nearest", 2: "bilinear", 3: "bicubic"}
@@ -152,13 +152,14 @@ def _load_open_clip(source, local, owner):
         raise ValueError(
             f"{owner}: model={source!r} preprocesses images with resize_mode={resize_mode!r} to "
             f"{size}; only a square input, after resizing the short side and cropping the centre "
-            "(resize_mode='shortest', open_clip's default) or resizing both sides ('squash'), "
-            "is supported."
+            "(resize_mode='shortest', open_clip's default), resizing both sides ('squash') or "
+            "the long side and padding ('longest'), is supported."
         )
     config = DataConfig(
         input_size=height,
         resize=height,
         crop_mode=_OPEN_CLIP_CROP_MODES[resize_mode],
+        fill=(preprocess.get("fill_color", 0),) * 3 if resize_mode == "longest" else None,
         interpolation=preprocess.get("interpolation", "bicubic"),
         mean=tuple(preprocess["mean"]),
         std=tuple(preprocess["std"]),

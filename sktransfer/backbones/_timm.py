@@ -93,7 +93,7 @@ def timm_data_config(cfg):
     cfg = cfg if isinstance(cfg, dict) else cfg.to_dict()
     crop_mode = cfg.get("crop_mode") or "center"
     if crop_mode not in CROP_MODES:
-        # "border" pads to keep the whole image: the nearest supported mode, said aloud.
+        # A mode newer than this code: the usual one, said aloud.
         warnings.warn(
             f"timm config {cfg.get('architecture', '')!r} resizes with crop_mode={crop_mode!r}, which "
             "sktransfer does not support; images are resized with crop_mode='center' instead, so "

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from ._images import _INTERPOLATIONS, eval_transform, resize_step, tensor_friendly
+from ._images import _INTERPOLATIONS, crop_step, eval_transform, resize_step, tensor_friendly
 
 AUGMENT_PRESETS = ("none", "light", "standard")
 
@@ -26,8 +26,11 @@ def train_transform(augment, data_config):
     if isinstance(augment, str) and augment == "none":
         return eval_transform(data_config)
     if isinstance(augment, str) and augment == "light":
+        resized = data_config.resize_size
+        padded = [crop_step(data_config, resized)] if data_config.crop_mode == "border" else []
         steps = [
-            resize_step(data_config, data_config.resize_size),
+            resize_step(data_config, resized),
+            *padded,  # "border": the whole picture on its square, as at prediction time
             v2.RandomResizedCrop(size, scale=(0.8, 1.0), interpolation=interpolation),
             v2.RandomHorizontalFlip(),
         ]
@@ -38,7 +41,7 @@ def train_transform(augment, data_config):
             v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
         ]
     elif callable(augment):
-        steps = [_UserAugment(augment), resize_step(data_config, size), v2.CenterCrop(size)]
+        steps = [_UserAugment(augment), resize_step(data_config, size), crop_step(data_config, size)]
     else:
         raise ValueError(f"augment={augment!r} is not one of {AUGMENT_PRESETS} nor a callable transform.")
     if callable(augment):  # a user's transform may expect PIL images

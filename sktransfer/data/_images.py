@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 
 from .._device import image_memory_format
+from ..backbones._base import longest_side_shape
 from ..exceptions import ImageReadError, ImageTransformError, InvalidInputError
 from ._decode import ARRAY_SHAPES, array_problem, array_to_image, dtype_problem, to_rgb, upright
 from ._loader import loader_options
@@ -193,14 +194,25 @@ def read_image(item, index):
 
 def resize_step(data_config, size):
     """The resize of ``data_config``'s ``crop_mode`` to ``size``: the short side to it
-    (``"center"``), or both sides (``"squash"``)."""
+    (``"center"``), both sides (``"squash"``), or the long side (``"border"``)."""
+    interpolation = _INTERPOLATIONS[data_config.interpolation]
+    if data_config.crop_mode == "border":
+        return _ResizeLongest(size, interpolation)
     target = (size, size) if data_config.crop_mode == "squash" else size
-    return v2.Resize(target, interpolation=_INTERPOLATIONS[data_config.interpolation])
+    return v2.Resize(target, interpolation=interpolation)
+
+
+def crop_step(data_config, size):
+    """The centre ``size`` x ``size`` crop; for ``"border"``, the short side padded first
+    with the config's ``fill`` (torchvision's ``CenterCrop`` would pad with black)."""
+    if data_config.crop_mode == "border":
+        return _CenterCropOrPad(size, list(data_config.fill_rgb))
+    return v2.CenterCrop(size)
 
 
 def eval_transform(data_config):
-    """PIL image -> uint8 tensor (C, H, W): resize (the short side, or both when the
-    config squashes), then centre-crop.
+    """PIL image -> uint8 tensor (C, H, W): resize (see :func:`resize_step`), then
+    centre-crop (see :func:`crop_step`).
 
     Scaling to float and mean/std happen on the device, batched (see :func:`scale_pixels`).
     It also takes uint8 ``(3, H, W)`` tensors (see :func:`tensor_friendly`).
@@ -209,11 +221,40 @@ def eval_transform(data_config):
         v2.Compose(
             [
                 resize_step(data_config, data_config.resize_size),
-                v2.CenterCrop(data_config.input_size),
+                crop_step(data_config, data_config.input_size),
                 v2.PILToTensor(),
             ]
         )
     )
+
+
+class _ResizeLongest:
+    """The long side to ``size``, the ratio kept (timm's and open_clip's ``ResizeKeepRatio``
+    with ``longest=1``); PIL images and uint8 tensors alike."""
+
+    def __init__(self, size, interpolation):
+        self.size, self.interpolation = size, interpolation
+
+    def __call__(self, image):
+        height, width = v2.functional.get_size(image)
+        shape = list(longest_side_shape(height, width, self.size))
+        return v2.functional.resize(image, shape, interpolation=self.interpolation, antialias=True)
+
+
+class _CenterCropOrPad:
+    """Pad a side shorter than ``size`` with ``fill`` (half on each end, the odd pixel after),
+    then crop the centre, as timm's and open_clip's ``CenterCropOrPad`` do."""
+
+    def __init__(self, size, fill):
+        self.size, self.fill = size, fill
+
+    def __call__(self, image):
+        height, width = v2.functional.get_size(image)
+        across, down = max(self.size - width, 0), max(self.size - height, 0)
+        if across or down:
+            padding = [across // 2, down // 2, (across + 1) // 2, (down + 1) // 2]
+            image = v2.functional.pad(image, padding, fill=self.fill)
+        return v2.functional.center_crop(image, [self.size, self.size])
 
 
 def tensor_friendly(transform):

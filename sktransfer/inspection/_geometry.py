@@ -7,12 +7,19 @@ import torch
 def crop_box(height, width, data_config):
     """``(top, left, size, resized)``: the original was resized to ``resized`` (see
     ``DataConfig.resized_shape``), then the ``size`` x ``size`` square at ``(top, left)``
-    was kept (``CenterCrop``): what ``eval_transform`` does."""
+    was kept, a negative offset being padding: what ``eval_transform`` does."""
     resized = data_config.resized_shape(height, width)
     size = data_config.input_size
-    top = int(round((resized[0] - size) / 2.0))
-    left = int(round((resized[1] - size) / 2.0))
-    return top, left, size, resized
+    return _offset(resized[0], size), _offset(resized[1], size), size, resized
+
+
+def _offset(length, size):
+    """Where the centre crop of ``size`` starts along a side of ``length``: rounded half
+    to even when cropping, as torchvision's ``CenterCrop``; a side shorter than the crop is
+    padded by ``(size - length) // 2`` before the image (torchvision's and timm's rule)."""
+    if length >= size:
+        return int(round((length - size) / 2.0))
+    return -((size - length) // 2)
 
 
 def visible_region(height, width, data_config):
