@@ -22,7 +22,7 @@ from real_fewshot import NAMES, read, read_yelp
 
 from sktransfer import ZeroShotTextClassifier
 from sktransfer._descriptions import unit
-from sktransfer.zeroshot._transductive import SELF_TRAINING_C, SELF_TRAINING_FRACTION, self_train
+from sktransfer._domains import SELF_TRAINING_C, SELF_TRAINING_FRACTION, self_train
 
 SCHEDULES = {"half": 0.5, "20 % -> 80 %": np.linspace(0.2, 0.8, 5)}
 

@@ -2,7 +2,7 @@
 
 from ._persistence import skops_trusted_types
 from ._version import __version__
-from .adaptation import DomainAdaptedClassifier
+from .adaptation import DomainAdaptedClassifier, SelfTrainedHead
 from .backbones import list_backbones, load_backbone
 from .data import load_image_folder
 from .embedding import ImageEmbedder, TextEmbedder
@@ -24,6 +24,7 @@ __all__ = [
     "ImageEmbedder",
     "ImageMultiTask",
     "ImageRegressor",
+    "SelfTrainedHead",
     "TextClassifier",
     "TextEmbedder",
     "TextMultiTask",

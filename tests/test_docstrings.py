@@ -7,10 +7,12 @@ import pytest
 
 from sktransfer import (
     BackboneSelector,
+    DomainAdaptedClassifier,
     ImageClassifier,
     ImageEmbedder,
     ImageMultiTask,
     ImageRegressor,
+    SelfTrainedHead,
     TextClassifier,
     TextEmbedder,
     TextMultiTask,
@@ -32,6 +34,8 @@ ESTIMATORS = [
     BackboneSelector,
     ZeroShotImageClassifier,
     ZeroShotTextClassifier,
+    DomainAdaptedClassifier,
+    SelfTrainedHead,
 ]
 
 

@@ -101,7 +101,7 @@ def test_classes_are_sorted_whatever_the_order_of_labels():
 
 
 def test_self_training_corrects_noisy_starting_scores_and_holds_the_shares():
-    from sktransfer.zeroshot._transductive import self_train
+    from sktransfer._domains import self_train
 
     rng = np.random.default_rng(0)
     y = (rng.random(600) < 0.3).astype(int)  # 30 % of class 1

@@ -7,43 +7,9 @@ which also calibrates the class priors to these inputs.
 """
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from .._descriptions import unit
-from .._domains import balanced_top
-
-# The self-training recipe, chosen on data other than any reported test set (SST-2
-# training phrases and Yelp reviews, two encoders; benchmarks/zeroshot_self_training.py):
-# the most confident half every round, and a weak penalty: a strong one on unit-norm
-# embeddings let the larger class swallow the other round after round.
-SELF_TRAINING_FRACTION = 0.5
-SELF_TRAINING_C = 1000.0
-
-
-def self_train(features, scores, rounds, fraction=SELF_TRAINING_FRACTION, C=SELF_TRAINING_C):
-    """A logistic regression on ``features`` taught by its own most confident predictions.
-
-    Each round trains on the ``fraction`` of the rows with the widest margin between
-    the two best ``scores`` (starting from the given ones, then the head's own), shared
-    among the classes in the proportions the starting scores predict: held fixed, so
-    that one class cannot swallow the others round after round (the drift of plain
-    self-training). ``fraction`` may also be a sequence, one value a round. Returns
-    the last head, or None when one class took every chosen row at the first round.
-    """
-    n_classes = scores.shape[1]
-    prior = np.bincount(scores.argmax(axis=1), minlength=n_classes) / len(scores)
-    fractions = np.broadcast_to(fraction, (rounds,))
-    head = None
-    for share in fractions:
-        ranked = np.sort(scores, axis=1)
-        margin = ranked[:, -1] - ranked[:, -2]
-        chosen, labels = balanced_top(scores, share, shares=prior, confidence=margin, at_least=1)
-        if len(np.unique(labels)) < 2:
-            break  # one class took everything: nothing left to learn from
-        head = LogisticRegression(C=C, max_iter=5000).fit(features[chosen], labels)
-        scores = np.full((len(features), n_classes), -np.inf)
-        scores[:, head.classes_] = head.predict_log_proba(features)
-    return head
+from .._domains import self_train
 
 
 class TransductiveMixin:

@@ -1,0 +1,177 @@
+"""SelfTrainedHead: a fitted model's features kept, its head learnt again on new inputs.
+
+After drift, the features a model learnt often still separate the classes of the new
+inputs while its head no longer fits them. Self-training a new head on the new inputs,
+from the model's own predictions (and whatever labels there are), moves the boundary to
+where the new inputs cluster, without training the network again.
+"""
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.frozen import FrozenEstimator
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted
+
+from .._domains import self_train
+from .._validation import user_stacklevel
+
+UNLABELLED = -1  # scikit-learn's mark for an unlabelled row (sklearn.semi_supervised)
+
+
+class SelfTrainedHead(ClassifierMixin, BaseEstimator):
+    """A fitted classifier's features, with a new head self-trained on unlabelled inputs.
+
+    ``fit(X)`` passes ``X`` through ``model`` (its ``transform``: the features its head
+    sees) and starts from ``model``'s predictions on ``X``. A logistic regression is then
+    self-trained on those features for ``rounds`` rounds, as the transductive zero-shot
+    classifiers are: each round it learns from the half of ``X`` it is surest of, each
+    class in the share the model first predicted. Labels given in ``y`` replace the
+    model's predictions on their rows at the start; later rounds judge those rows like
+    the others, so that a few hard labelled rows do not bend the boundary.
+
+    ``model`` itself is neither trained nor changed; predictions pass through it.
+
+    Parameters
+    ----------
+    model : fitted classifier
+        With ``predict_proba`` and the features its head sees: its ``transform`` (a
+        fitted :class:`~sktransfer.TextClassifier` or :class:`~sktransfer.ImageClassifier`),
+        or for a ``Pipeline`` whose last step has no ``transform``, the steps before it
+        (``make_pipeline(ImageEmbedder(...), LogisticRegression())``). It is used as it
+        is: ``clone`` copies it unfitted, so to cross-validate, wrap it in
+        ``sklearn.frozen.FrozenEstimator``.
+    rounds : int, default=5
+        Self-training rounds.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        ``model``'s classes.
+    head_ : LogisticRegression or None
+        The self-trained head on ``model``'s features, its classes the indices of
+        ``classes_``; None when the model predicted a single class for every input
+        (then predictions are ``model``'s).
+    n_labelled_ : int
+        The rows of ``y`` that carried a label.
+
+    Examples
+    --------
+    >>> from sktransfer import SelfTrainedHead
+    >>> updated = SelfTrainedHead(model).fit(new_texts)  # doctest: +SKIP
+    >>> updated.predict(new_texts)  # doctest: +SKIP
+    """
+
+    _parameter_constraints = {
+        "model": [HasMethods(["predict_proba"])],
+        "rounds": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, model, *, rounds=5):
+        self.model = model
+        self.rounds = rounds
+
+    def fit(self, X, y=None):
+        """Self-train a new head on ``model``'s features of ``X``.
+
+        Parameters
+        ----------
+        X : inputs of ``model``
+            New inputs like those to classify, unlabelled (all of them, or all but a few).
+        y : array-like of shape (n_samples,), default=None
+            Labels of some rows, ``-1`` (or None) on the unlabelled ones; None: no label.
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        owner = type(self).__name__
+        try:
+            check_is_fitted(self.model)
+        except Exception:
+            raise ValueError(
+                f"{owner}: model={type(self.model).__name__} is not fitted; give the fitted model "
+                "(after clone, as in cross-validation, wrap it in sklearn.frozen.FrozenEstimator)."
+            ) from None
+        _feature_step(self.model, owner)  # before any work: a model without features is an error
+        self.classes_ = np.asarray(self.model.classes_)
+        features = self._features(X)
+        proba = np.asarray(self.model.predict_proba(X), dtype=np.float64)
+        starting = np.log(proba.clip(1e-12))
+        labelled, codes = self._labels(y, len(features), owner)
+        self.n_labelled_ = int(labelled.sum())
+        # A label is certain, not predicted: its row starts from it (log 1e-6 for the others).
+        starting[labelled] = np.log(np.eye(len(self.classes_))[codes].clip(1e-6))
+        self.head_ = self_train(features, starting, self.rounds)
+        if self.head_ is None:
+            only = self.classes_.tolist()[starting.argmax(axis=1)[0]]
+            warnings.warn(
+                f"{owner}: model predicted class {only!r} for every input, so there is nothing to "
+                "self-train from; predictions stay the model's. Label a few inputs of each class (y).",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
+        return self
+
+    def _features(self, X):
+        return np.asarray(_feature_step(self.model, type(self).__name__).transform(X), dtype=np.float64)
+
+    def _labels(self, y, n_samples, owner):
+        """``(labelled mask, class indices of the labelled rows)``."""
+        if y is None:
+            return np.zeros(n_samples, dtype=bool), np.zeros(0, dtype=np.int64)
+        y = np.asarray(y, dtype=object)
+        if y.shape != (n_samples,):
+            raise ValueError(f"{owner}: y has shape {y.shape}; it needs one entry per input ({n_samples},).")
+        labelled = np.array([not (v is None or (not isinstance(v, str) and v == UNLABELLED)) for v in y])
+        known = {c: i for i, c in enumerate(self.classes_.tolist())}
+        unknown = [v for v in y[labelled] if v not in known]
+        if unknown:
+            raise ValueError(
+                f"{owner}: y holds {unknown[0]!r}, which is not one of model's classes "
+                f"{self.classes_.tolist()}; mark unlabelled rows with -1 or None."
+            )
+        return labelled, np.array([known[v] for v in y[labelled]], dtype=np.int64)
+
+    def predict_proba(self, X):
+        """Class probabilities from the self-trained head (``model``'s own where the head
+        could not be trained).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self, "classes_")
+        if self.head_ is None:
+            return np.asarray(self.model.predict_proba(X), dtype=np.float64)
+        features = self._features(X)
+        proba = np.zeros((len(features), len(self.classes_)))
+        proba[:, self.head_.classes_] = self.head_.predict_proba(features)
+        return proba
+
+    def predict(self, X):
+        """Class labels.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _feature_step(model, owner):
+    """What gives ``model``'s features: the model's ``transform``, or the steps of a
+    pipeline (frozen or not) before its last."""
+    if hasattr(model, "transform"):
+        return model
+    inner = model.estimator if isinstance(model, FrozenEstimator) else model
+    if isinstance(inner, Pipeline) and len(inner) > 1:
+        return inner[:-1]
+    raise ValueError(
+        f"{owner}: model={type(model).__name__} has no transform giving the features its head sees; "
+        "give a fitted sktransfer classifier, or a Pipeline whose steps before the last make features."
+    )
