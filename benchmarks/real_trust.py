@@ -312,6 +312,34 @@ def section_explain_text():
     return token_deletion(sst2_model(), sst2("dev")[0])
 
 
+def yelp_updates(seeds):
+    """``(seed, texts, labels, labelled, held_out, before)`` for each seed: 100 labelled
+    reviews, the other 900 scored, and the SST-2 model's accuracy on those 900."""
+    model = sst2_model()
+    texts, labels = yelp()
+    texts = np.asarray(texts, dtype=object)
+    for seed in seeds:
+        order = np.random.default_rng(seed).permutation(len(texts))
+        labelled, held_out = order[:100], order[100:]
+        yield seed, texts, labels, labelled, held_out, model.score(list(texts[held_out]), labels[held_out])
+
+
+def update_row(method, seed, before, after, seconds, **extra):
+    row = {
+        "section": "update",
+        "data": "Yelp: 100 labelled, 900 scored",
+        "method": method,
+        "seed": seed,
+        **extra,
+        "before": round(before, 4),
+        "after": round(after, 4),
+        "gain": round(after - before, 4),
+        "seconds": round(seconds, 1),
+    }
+    print(row, flush=True)
+    return row
+
+
 def section_update(
     seeds, epochs, lr=None, adaptation="none", replay=0, freeze=None, retrain=None, self_trained=False
 ):
@@ -329,17 +357,18 @@ def section_update(
         return _self_trained_heads(seeds)
     model = sst2_model()
     rehearsed = sst2_training().sample(n=replay, random_state=0) if replay else None
-    texts, labels = yelp()
-    texts = np.asarray(texts, dtype=object)
     reference = sst2("dev")[0]
+    method = (
+        f"warm_start fit, max_epochs={epochs}"
+        + ("" if lr is None else f", lr={tuple(lr)}")
+        + ("" if freeze is None else f", freeze={freeze!r}")
+        + ("" if not replay else f", {replay} SST-2 phrases rehearsed")
+        + ("" if adaptation == "none" else f", the 900 unlabelled, adaptation={adaptation}")
+    )
     rows = []
-    for seed in seeds:
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(texts))
-        labelled, held_out = order[:100], order[100:]
+    for seed, texts, labels, labelled, held_out, before in yelp_updates(seeds):
         detector = DriftDetector("mmd", embedder=TextEmbedder(cache=CACHE), random_state=seed).fit(reference)
         drift = detector.test(list(texts[labelled]))
-        before = model.score(list(texts[held_out]), labels[held_out])
         start = time.perf_counter()
         updated = copy.deepcopy(model).set_params(warm_start=True, max_epochs=epochs, random_state=seed)
         if lr is not None:
@@ -362,24 +391,7 @@ def section_update(
             )
         seconds = time.perf_counter() - start
         after = updated.score(list(texts[held_out]), labels[held_out])
-        rows.append(
-            {
-                "section": "update",
-                "data": "Yelp: 100 labelled, 900 scored",
-                "method": f"warm_start fit, max_epochs={epochs}"
-                + ("" if lr is None else f", lr={tuple(lr)}")
-                + ("" if freeze is None else f", freeze={freeze!r}")
-                + ("" if not replay else f", {replay} SST-2 phrases rehearsed")
-                + ("" if adaptation == "none" else f", the 900 unlabelled, adaptation={adaptation}"),
-                "seed": seed,
-                "drift_p_value": round(drift.p_value, 4),
-                "before": round(before, 4),
-                "after": round(after, 4),
-                "gain": round(after - before, 4),
-                "seconds": round(seconds, 1),
-            }
-        )
-        print(rows[-1], flush=True)
+        rows.append(update_row(method, seed, before, after, seconds, drift_p_value=round(drift.p_value, 4)))
     return rows
 
 
@@ -388,13 +400,8 @@ def _self_trained_heads(seeds):
     1,000 reviews from the model's own predictions; with the 100 labelled reviews' labels,
     or with no label at all."""
     model = sst2_model()
-    texts, labels = yelp()
-    texts = np.asarray(texts, dtype=object)
     rows = []
-    for seed in seeds:
-        order = np.random.default_rng(seed).permutation(len(texts))
-        labelled, held_out = order[:100], order[100:]
-        before = model.score(list(texts[held_out]), labels[held_out])
+    for seed, texts, labels, labelled, held_out, before in yelp_updates(seeds):
         partial = np.full(len(texts), -1)
         partial[labelled] = labels[labelled]
         for name, y in (("the 100 labels", partial), ("no label", None)):
@@ -403,52 +410,24 @@ def _self_trained_heads(seeds):
             seconds = time.perf_counter() - start
             after = updated.score(list(texts[held_out]), labels[held_out])
             rows.append(
-                {
-                    "section": "update",
-                    "data": "Yelp: 100 labelled, 900 scored",
-                    "method": f"SelfTrainedHead on the 1,000 reviews, {name}",
-                    "seed": seed,
-                    "before": round(before, 4),
-                    "after": round(after, 4),
-                    "gain": round(after - before, 4),
-                    "seconds": round(seconds, 1),
-                }
+                update_row(f"SelfTrainedHead on the 1,000 reviews, {name}", seed, before, after, seconds)
             )
-            print(rows[-1], flush=True)
     return rows
 
 
 def _retrained(seeds, weight):
     """The SST-2 model's recipe fitted again on its phrases plus 100 labelled reviews."""
-    model = sst2_model()
     frame = sst2_training()
-    texts, labels = yelp()
-    texts = np.asarray(texts, dtype=object)
     rows = []
-    for seed in seeds:
-        order = np.random.default_rng(seed).permutation(len(texts))
-        labelled, held_out = order[:100], order[100:]
-        before = model.score(list(texts[held_out]), labels[held_out])
+    for seed, texts, labels, labelled, held_out, before in yelp_updates(seeds):
         start = time.perf_counter()
         X = frame["sentence"].tolist() + list(texts[labelled])
         y = np.concatenate([frame["label"].to_numpy(), labels[labelled]])
         weights = np.r_[np.ones(len(frame)), np.full(len(labelled), float(weight))]
         refitted = TextClassifier(max_epochs=1, random_state=seed).fit(X, y, sample_weight=weights)
         after = refitted.score(list(texts[held_out]), labels[held_out])
-        rows.append(
-            {
-                "section": "update",
-                "data": "Yelp: 100 labelled, 900 scored",
-                "method": "fitted again on the 8,000 SST-2 phrases + the 100 reviews, "
-                f"each weighing {weight:g}",
-                "seed": seed,
-                "before": round(before, 4),
-                "after": round(after, 4),
-                "gain": round(after - before, 4),
-                "seconds": round(time.perf_counter() - start, 1),
-            }
-        )
-        print(rows[-1], flush=True)
+        method = f"fitted again on the 8,000 SST-2 phrases + the 100 reviews, each weighing {weight:g}"
+        rows.append(update_row(method, seed, before, after, time.perf_counter() - start))
     return rows
 
 

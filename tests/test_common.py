@@ -9,12 +9,17 @@ truthfully declare ``two_d_array=False``). Two measures keep the checks honest:
    takes 2-D numeric arrays and goes through the same ``fit``, batching, pooling,
    pickling and ``set_output`` code;
 2. the checks that only need the API (parameters, cloning, repr, tags, parameter
-   validation) run one by one on the real image and text configurations.
+   validation) run one by one on the real image and text configurations, and on
+   ``SelfTrainedHead`` (whose fitted model a clone would copy unfitted).
 
 The only check left out of the one-by-one list, and why, is noted beside it.
 """
 
+import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import estimator_checks as checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -24,6 +29,7 @@ from sktransfer import (
     ImageEmbedder,
     ImageMultiTask,
     ImageRegressor,
+    SelfTrainedHead,
     TextClassifier,
     TextEmbedder,
     TextMultiTask,
@@ -79,6 +85,13 @@ MODAL_ESTIMATORS = [
 @pytest.mark.parametrize("check", API_CHECKS, ids=lambda c: c.__name__)
 def test_api_checks_on_image_and_text_configurations(estimator, check):
     check(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize("check", API_CHECKS, ids=lambda c: c.__name__)
+def test_api_checks_on_self_trained_head(check):
+    # Its data checks clone it, which copies the fitted model unfitted: they do not apply.
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    check("SelfTrainedHead", SelfTrainedHead(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)))
 
 
 @pytest.mark.parametrize("estimator", MODAL_ESTIMATORS, ids=lambda e: type(e).__name__)

@@ -7,7 +7,6 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils import estimator_checks as checks
 
 from sktransfer import SelfTrainedHead, TextClassifier
 
@@ -108,25 +107,6 @@ def test_a_model_that_predicts_one_class_is_kept_with_a_warning():
         updated = SelfTrainedHead(always_first).fit(X)
     assert caught[0].filename == __file__
     assert updated.head_ is None and (updated.predict(X) == 0).all()
-
-
-@pytest.mark.parametrize(
-    "check",
-    [
-        checks.check_no_attributes_set_in_init,
-        checks.check_parameters_default_constructible,
-        checks.check_get_params_invariance,
-        checks.check_set_params,
-        checks.check_estimator_cloneable,
-        checks.check_estimator_repr,
-        checks.check_do_not_raise_errors_in_init_or_set_params,
-    ],
-    ids=lambda c: c.__name__,
-)
-def test_api_checks(check):
-    # The data checks clone the estimator, which copies the model unfitted: they do not apply.
-    X, y = two_clusters()
-    check("SelfTrainedHead", SelfTrainedHead(FeatureModel().fit(X, y)))
 
 
 def test_pickles():
