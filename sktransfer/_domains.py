@@ -140,5 +140,6 @@ def self_train(features, scores, rounds, fraction=SELF_TRAINING_FRACTION, C=SELF
             break  # one class took everything: nothing left to learn from
         head = LogisticRegression(C=C, max_iter=5000).fit(features[chosen], labels)
         scores = np.full((len(features), n_classes), -np.inf)
-        scores[:, head.classes_] = head.predict_log_proba(features)
+        with np.errstate(divide="ignore"):  # a probability of 0 (weak penalty): -inf, said quietly
+            scores[:, head.classes_] = head.predict_log_proba(features)
     return head

@@ -281,6 +281,11 @@ def test_crop_modes_read_from_timm_configs():
     # Padded with the mean's colour (timm's), or the colour given (open_clip's fill_color).
     assert DataConfig(crop_mode="border").as_dict()["fill"] == (124, 116, 104)
     assert DataConfig(crop_mode="border", fill=(0, 0, 0)).as_dict()["fill"] == (0, 0, 0)
+    assert DataConfig(crop_mode="border", fill=7).fill == (7, 7, 7)
+    hash(DataConfig(crop_mode="border", fill=[1, 2, 3]))  # a list is stored as a tuple
+    for bad in ((1, 2), (300, 0, 0), (1.5, 2, 3)):
+        with pytest.raises(ValueError, match=r"fill=.* must be an integer from 0 to 255, or three"):
+            DataConfig(crop_mode="border", fill=bad)
     assert DataConfig(crop_mode="border").resized_shape(100, 300) == (85, 256)
 
 

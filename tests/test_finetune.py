@@ -415,6 +415,27 @@ def test_augmentation_presets_and_callables(tmp_path):
         assert clf.predict(paths).shape == (8,)
 
 
+@pytest.mark.parametrize("crop_mode", ["center", "border"])
+@pytest.mark.parametrize(
+    "returns",
+    [
+        lambda image: np.asarray(image),
+        lambda image: torch.as_tensor(np.array(image)).permute(2, 0, 1) / 255.0,
+    ],
+    ids=["array", "float tensor"],
+)
+def test_a_callable_may_return_an_array_or_a_float_tensor(returns, crop_mode):
+    from sktransfer.backbones import DataConfig
+    from sktransfer.data._augment import train_transform
+
+    config = DataConfig(input_size=16, crop_pct=1.0, crop_mode=crop_mode)
+    picture = Image.fromarray(np.full((32, 96, 3), 200, dtype=np.uint8))
+    out = train_transform(returns, config)(picture)
+    assert out.shape == (3, 16, 16) and out.dtype == torch.uint8  # resized and cropped, whatever came
+    if crop_mode == "border":  # 5 picture rows, padded with the mean's grey, not white
+        assert (out[0, :, 8] == 200).sum() == 5 and (out[0, :, 8] == 124).sum() == 11
+
+
 def test_auto_augmentation_is_light_only_when_backbone_blocks_train():
     X, y = dark_bright(n=16)
     head_only = ImageClassifier("tiny_cnn", freeze="backbone", **FAST).fit(X, y)

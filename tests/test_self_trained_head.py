@@ -3,6 +3,7 @@
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
@@ -55,18 +56,39 @@ def test_the_new_head_follows_the_new_inputs():
     assert model.score(X_new, y_new) == before  # the model itself is untouched
 
 
-def test_labels_set_their_rows_starting_point():
+@pytest.mark.parametrize("certainty", [0.6, 1 - 1e-7], ids=["hesitant", "saturated"])
+def test_labels_set_their_rows_starting_point(certainty):
     X, y = two_clusters(classes=("neg", "pos"))
-    coin = np.random.default_rng(0).random((len(X), 1))
-    clueless = FeatureModel(proba=np.hstack([coin, 1 - coin])).fit(X, y)  # predictions at random
+    coin = np.random.default_rng(0).random(len(X)) < 0.5
+    # Predictions at random, hesitant or as sure as a saturated softmax: labelled rows
+    # must still come first.
+    first = np.where(coin, certainty, 1 - certainty)[:, None]
+    clueless = FeatureModel(proba=np.hstack([first, 1 - first])).fit(X, y)
     assert abs(clueless.score(X, y) - 0.5) < 0.1
     partial = np.array([label if i % 5 < 2 else None for i, label in enumerate(y)], dtype=object)
     guided = SelfTrainedHead(clueless).fit(X, partial)  # 40 % labelled, the rest None
     assert guided.n_labelled_ == 160 and guided.score(X, y) > 0.9
     # Without the labels the head learns the model's random guesses, no better than chance.
     assert SelfTrainedHead(clueless).fit(X).score(X, y) < 0.7
-    minus_one = np.where(np.arange(len(y)) % 5 < 2, y.astype(object), -1)
-    np.testing.assert_array_equal(SelfTrainedHead(clueless).fit(X, minus_one).predict(X), guided.predict(X))
+    # The other marks of an unlabelled row: -1, NaN, pandas' missing values.
+    for marked in (
+        np.where(np.arange(len(y)) % 5 < 2, y.astype(object), -1),
+        pd.Series(partial),  # pandas turns None into NaN
+        pd.Series(partial, dtype="string"),  # pd.NA
+    ):
+        np.testing.assert_array_equal(SelfTrainedHead(clueless).fit(X, marked).predict(X), guided.predict(X))
+
+
+def test_minus_one_is_a_label_when_it_is_a_class():
+    X, y = two_clusters(classes=(-1, 1))
+    model = FeatureModel().fit(X, y)
+    assert SelfTrainedHead(model).fit(X, y).n_labelled_ == len(y)
+    partial = pd.Series(np.where(np.arange(len(y)) % 2, y, np.nan))  # NaN marks the unlabelled
+    assert SelfTrainedHead(model).fit(X, partial).n_labelled_ == len(y) // 2
+    with pytest.raises(
+        ValueError, match=r"mark unlabelled rows with None or NaN \(-1 is one of model's classes\)"
+    ):
+        SelfTrainedHead(model).fit(X, np.r_[[0], y[1:]])
 
 
 def test_clear_errors():
@@ -97,7 +119,10 @@ def test_updates_a_fitted_text_classifier():
     assert len(set(model.predict(texts))) == 2
     updated = SelfTrainedHead(model).fit(texts)
     assert updated.predict(texts).shape == (16,) and set(updated.predict(texts)) <= {0, 1}
-    assert updated.head_.coef_.shape[1] == model.transform(texts).shape[1]
+    # The head reads the classifier's own features, those its head sees.
+    features = model.transform(texts)
+    np.testing.assert_allclose(updated.predict_proba(texts), updated.head_.predict_proba(features), rtol=1e-6)
+    assert updated.__sklearn_tags__().input_tags.string  # it takes texts, as the model does
 
 
 def test_a_model_that_predicts_one_class_is_kept_with_a_warning():

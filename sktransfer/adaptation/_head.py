@@ -10,9 +10,11 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
+from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -30,16 +32,19 @@ class SelfTrainedHead(ClassifierMixin, BaseEstimator):
     self-trained on those features for ``rounds`` rounds, as the transductive zero-shot
     classifiers are: each round it learns from the half of ``X`` it is surest of, each
     class in the share the model first predicted. Labels given in ``y`` replace the
-    model's predictions on their rows at the start; later rounds judge those rows like
-    the others, so that a few hard labelled rows do not bend the boundary.
+    model's predictions on their rows at the start (the first round learns from every
+    labelled row); later rounds judge those rows like the others, so that a few hard
+    labelled rows do not bend the boundary.
 
-    ``model`` itself is neither trained nor changed; predictions pass through it.
+    ``model`` itself is neither trained nor changed; predictions pass through it
+    (``fit`` passes ``X`` through it twice: its features, then its predictions).
 
     Parameters
     ----------
     model : fitted classifier
-        With ``predict_proba`` and the features its head sees: its ``transform`` (a
-        fitted :class:`~sktransfer.TextClassifier` or :class:`~sktransfer.ImageClassifier`),
+        With ``predict_proba`` and features: its ``transform`` (for a fitted
+        :class:`~sktransfer.TextClassifier` or :class:`~sktransfer.ImageClassifier`, the
+        features its head sees),
         or for a ``Pipeline`` whose last step has no ``transform``, the steps before it
         (``make_pipeline(ImageEmbedder(...), LogisticRegression())``). It is used as it
         is: ``clone`` copies it unfitted, so to cross-validate, wrap it in
@@ -82,7 +87,9 @@ class SelfTrainedHead(ClassifierMixin, BaseEstimator):
         X : inputs of ``model``
             New inputs like those to classify, unlabelled (all of them, or all but a few).
         y : array-like of shape (n_samples,), default=None
-            Labels of some rows, ``-1`` (or None) on the unlabelled ones; None: no label.
+            Labels of some rows; None, NaN (pandas' missing values) or ``-1`` on the
+            unlabelled ones (``-1`` only when it is not one of ``model``'s classes).
+            None: no label.
 
         Returns
         -------
@@ -104,8 +111,9 @@ class SelfTrainedHead(ClassifierMixin, BaseEstimator):
         starting = np.log(proba.clip(1e-12))
         labelled, codes = self._labels(y, len(features), owner)
         self.n_labelled_ = int(labelled.sum())
-        # A label is certain, not predicted: its row starts from it (log 1e-6 for the others).
-        starting[labelled] = np.log(np.eye(len(self.classes_))[codes].clip(1e-6))
+        # A label is certain, not predicted: its row starts from it, with an infinite margin
+        # (a saturated softmax's would otherwise outrank it).
+        starting[labelled] = np.where(np.eye(len(self.classes_), dtype=bool)[codes], 0.0, -np.inf)
         self.head_ = self_train(features, starting, self.rounds)
         if self.head_ is None:
             only = self.classes_.tolist()[starting.argmax(axis=1)[0]]
@@ -127,13 +135,21 @@ class SelfTrainedHead(ClassifierMixin, BaseEstimator):
         y = np.asarray(y, dtype=object)
         if y.shape != (n_samples,):
             raise ValueError(f"{owner}: y has shape {y.shape}; it needs one entry per input ({n_samples},).")
-        labelled = np.array([not (v is None or (not isinstance(v, str) and v == UNLABELLED)) for v in y])
         known = {c: i for i, c in enumerate(self.classes_.tolist())}
+        minus_one_marks = UNLABELLED not in known  # else -1 is a class, and a label
+
+        def unlabelled(v):
+            if v is None or (not isinstance(v, str) and pd.isna(v)):
+                return True
+            return minus_one_marks and not isinstance(v, str) and v == UNLABELLED
+
+        labelled = np.array([not unlabelled(v) for v in y], dtype=bool)
         unknown = [v for v in y[labelled] if v not in known]
         if unknown:
+            marks = "None, NaN or -1" if minus_one_marks else "None or NaN (-1 is one of model's classes)"
             raise ValueError(
                 f"{owner}: y holds {unknown[0]!r}, which is not one of model's classes "
-                f"{self.classes_.tolist()}; mark unlabelled rows with -1 or None."
+                f"{self.classes_.tolist()}; mark unlabelled rows with {marks}."
             )
         return labelled, np.array([known[v] for v in y[labelled]], dtype=np.int64)
 
@@ -152,6 +168,11 @@ class SelfTrainedHead(ClassifierMixin, BaseEstimator):
         proba = np.zeros((len(features), len(self.classes_)))
         proba[:, self.head_.classes_] = self.head_.predict_proba(features)
         return proba
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags = get_tags(self.model).input_tags  # it takes what the model takes
+        return tags
 
     def predict(self, X):
         """Class labels.

@@ -11,6 +11,7 @@ output of the last path is the block's output (for intermediate features).
 """
 
 import math
+import numbers
 from dataclasses import dataclass, field, replace
 
 from torch import nn
@@ -45,6 +46,8 @@ class DataConfig:
     def __post_init__(self):
         if self.crop_mode not in CROP_MODES:
             raise ValueError(f"DataConfig: crop_mode={self.crop_mode!r} is not one of {CROP_MODES}.")
+        if self.fill is not None:
+            object.__setattr__(self, "fill", _rgb(self.fill))
 
     @property
     def resize_size(self):
@@ -87,9 +90,18 @@ class DataConfig:
     @property
     def fill_rgb(self):
         """The padding's colour as three 0-255 integers (``"border"``)."""
-        if self.fill is not None:
-            return tuple(int(v) for v in self.fill)
-        return tuple(round(255 * v) for v in self.mean)
+        return self.fill if self.fill is not None else tuple(round(255 * v) for v in self.mean)
+
+
+def _rgb(fill):
+    """``fill`` as three 0-255 integers: one integer for the three channels (open_clip's
+    ``fill_color``), or three."""
+    values = (fill,) * 3 if isinstance(fill, numbers.Integral) else tuple(fill)
+    if len(values) != 3 or not all(isinstance(v, numbers.Integral) and 0 <= v <= 255 for v in values):
+        raise ValueError(
+            f"DataConfig: fill={fill!r} must be an integer from 0 to 255, or three of them (an RGB colour)."
+        )
+    return tuple(int(v) for v in values)
 
 
 def longest_side_shape(height, width, size):

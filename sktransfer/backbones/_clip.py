@@ -159,7 +159,7 @@ def _load_open_clip(source, local, owner):
         input_size=height,
         resize=height,
         crop_mode=_OPEN_CLIP_CROP_MODES[resize_mode],
-        fill=(preprocess.get("fill_color", 0),) * 3 if resize_mode == "longest" else None,
+        fill=preprocess.get("fill_color", 0) if resize_mode == "longest" else None,
         interpolation=preprocess.get("interpolation", "bicubic"),
         mean=tuple(preprocess["mean"]),
         std=tuple(preprocess["std"]),

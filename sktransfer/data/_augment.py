@@ -41,11 +41,17 @@ def train_transform(augment, data_config):
             v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
         ]
     elif callable(augment):
-        steps = [_UserAugment(augment), resize_step(data_config, size), crop_step(data_config, size)]
+        # A user's transform may expect PIL images and return a PIL image, an array or a
+        # float tensor: made uint8 before the resize, which pads and crops those alike.
+        steps = [
+            _UserAugment(augment),
+            _ToUint8(),
+            resize_step(data_config, size),
+            crop_step(data_config, size),
+        ]
+        return v2.Compose(steps)
     else:
         raise ValueError(f"augment={augment!r} is not one of {AUGMENT_PRESETS} nor a callable transform.")
-    if callable(augment):  # a user's transform may expect PIL images
-        return v2.Compose([*steps, _ToUint8()])
     return tensor_friendly(v2.Compose([*steps, v2.PILToTensor()]))
 
 
@@ -72,5 +78,7 @@ class _ToUint8:
     """PIL image or tensor -> uint8 tensor (C, H, W), whatever a user's transform returned."""
 
     def __call__(self, image):
+        if isinstance(image, np.ndarray) and not image.flags.writeable:
+            image = image.copy()  # np.asarray(PIL image) is read-only, which torch refuses
         tensor = v2.functional.to_image(image)
         return v2.functional.to_dtype(tensor, dtype=torch.uint8, scale=True)

@@ -39,7 +39,8 @@ class TransductiveMixin:
         if getattr(self, "head_", None) is None:
             return scale * self._similarities(E)
         out = np.full((len(E), len(self.classes_)), -np.inf)  # -inf: a class the head never saw
-        out[:, self.head_.classes_] = self.head_.predict_log_proba(E)
+        with np.errstate(divide="ignore"):  # a probability of 0: -inf, as for unseen classes
+            out[:, self.head_.classes_] = self.head_.predict_log_proba(E)
         return out
 
     def _similarities(self, E):
