@@ -20,7 +20,7 @@ import pandas as pd
 from _common import DATA, machine, merge_results, results_path
 from sklearn.linear_model import LogisticRegression
 
-from sktransfer import TextClassifier, TextEmbedder, ZeroShotTextClassifier
+from sktransfer import SelfTrainedHead, TextClassifier, TextEmbedder, ZeroShotTextClassifier
 from sktransfer._descriptions import described_texts
 
 NAMES = {0: "negative", 1: "positive"}
@@ -89,6 +89,13 @@ OURS = {
         "adaptation='pseudo_label') + 1,000 unlabelled phrases",
         {"class_descriptions": NAMES, "adaptation": "pseudo_label"},
     ),
+    # The same model and unlabelled phrases, used otherwise: the fitted model's features
+    # kept, a new head self-trained on the draw (labels known) and the phrases.
+    "described-selftrained": (
+        "ours: TextClassifier(strategy='contrastive', class_descriptions=class names), then "
+        "SelfTrainedHead on the draw + 1,000 unlabelled phrases",
+        {"class_descriptions": NAMES, "then": "self-trained head"},
+    ),
     "described-eda": (
         "ours: TextClassifier(strategy='contrastive', class_descriptions=class names, augment='eda')",
         {"class_descriptions": NAMES, "augment": "eda"},
@@ -112,7 +119,7 @@ def few_shot(backbone, per_class, n_draws, setfit_runs, first=0, ours=("contrast
     run) from the 1,000 Yelp sentences, tested on the others."""
     if data == "yelp":
         pool, unlabelled = read_yelp(), None
-        if any("adaptation" in OURS[name][1] for name in ours):
+        if any({"adaptation", "then"} & set(OURS[name][1]) for name in ours):
             raise ValueError("the semi-supervised run (unlabelled phrases) is measured on SST-2 only")
     else:
         train = read("train")
@@ -136,9 +143,15 @@ def few_shot(backbone, per_class, n_draws, setfit_runs, first=0, ours=("contrast
                 X_dev, y_dev = texts[rest], labels[rest]
             start = time.perf_counter()
             if method in methods:
-                arguments = {"strategy": "contrastive", **arguments}
-                model = TextClassifier(backbone, random_state=draw, **arguments)
-                if "adaptation" in arguments:  # the unlabelled phrases as target rows
+                settings = {"strategy": "contrastive", **arguments}
+                then = settings.pop("then", None)
+                model = TextClassifier(backbone, random_state=draw, **settings)
+                if then:  # the unlabelled phrases for a self-trained head on the model's features
+                    model.fit(texts[idx], labels[idx])
+                    partial = np.r_[labels[idx].astype(object), [None] * len(unlabelled)]
+                    head = SelfTrainedHead(model).fit(np.concatenate([texts[idx], unlabelled]), partial)
+                    predicted = head.predict(X_dev)
+                elif "adaptation" in settings:  # the unlabelled phrases as target rows
                     X_fit = np.concatenate([texts[idx], unlabelled])
                     y_fit = np.concatenate([labels[idx].astype(object), [None] * len(unlabelled)])
                     domains = np.r_[np.ones(len(idx), int), -np.ones(len(unlabelled), int)]
