@@ -139,7 +139,14 @@ def self_train(features, scores, rounds, fraction=SELF_TRAINING_FRACTION, C=SELF
         if len(np.unique(labels)) < 2:
             break  # one class took everything: nothing left to learn from
         head = LogisticRegression(C=C, max_iter=5000).fit(features[chosen], labels)
-        scores = np.full((len(features), n_classes), -np.inf)
-        with np.errstate(divide="ignore"):  # a probability of 0 (weak penalty): -inf, said quietly
-            scores[:, head.classes_] = head.predict_log_proba(features)
+        scores = head_log_proba(head, features, n_classes)
     return head
+
+
+def head_log_proba(head, features, n_classes):
+    """``(n_rows, n_classes)`` log-probabilities of a head fitted on class indices; -inf for a
+    class it never saw (and for a probability of 0, which a weak penalty allows)."""
+    out = np.full((len(features), n_classes), -np.inf)
+    with np.errstate(divide="ignore"):
+        out[:, head.classes_] = head.predict_log_proba(features)
+    return out

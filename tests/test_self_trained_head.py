@@ -147,10 +147,19 @@ def test_a_pipeline_gives_the_features_before_its_last_step(frozen):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    class CountingScaler(StandardScaler):
+        calls = 0
+
+        def transform(self, X, copy=None):
+            CountingScaler.calls += 1
+            return super().transform(X, copy=copy)
+
     X, y = two_clusters()
-    pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    pipeline = make_pipeline(CountingScaler(), LogisticRegression()).fit(X, y)
     model = FrozenEstimator(pipeline) if frozen else pipeline
+    CountingScaler.calls = 0
     updated = SelfTrainedHead(model).fit(X)
+    assert CountingScaler.calls == 1  # the features once: the last step predicts from them
     assert updated.head_.coef_.shape == (1, 5) and updated.score(X, y) > 0.9
     with pytest.raises(ValueError, match="model=LogisticRegression has no transform giving the features"):
         SelfTrainedHead(LogisticRegression().fit(X, y)).fit(X)

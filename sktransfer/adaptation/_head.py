@@ -18,7 +18,7 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .._domains import self_train
+from .._domains import head_log_proba, self_train
 from .._validation import user_stacklevel
 
 UNLABELLED = -1  # scikit-learn's mark for an unlabelled row (sklearn.semi_supervised)
@@ -37,7 +37,8 @@ class SelfTrainedHead(ClassifierMixin, BaseEstimator):
     labelled rows do not bend the boundary.
 
     ``model`` itself is neither trained nor changed; predictions pass through it
-    (``fit`` passes ``X`` through it twice: its features, then its predictions).
+    (``fit`` passes ``X`` through it twice, for its features and its predictions, except
+    a pipeline's, whose last step predicts from the features).
 
     Parameters
     ----------
@@ -104,11 +105,11 @@ class SelfTrainedHead(ClassifierMixin, BaseEstimator):
                 f"{owner}: model={type(self.model).__name__} is not fitted; give the fitted model "
                 "(after clone, as in cross-validation, wrap it in sklearn.frozen.FrozenEstimator)."
             ) from None
-        _feature_step(self.model, owner)  # before any work: a model without features is an error
+        featurizer, last_step = _feature_steps(self.model, owner)
         self.classes_ = np.asarray(self.model.classes_)
-        features = self._features(X)
-        proba = np.asarray(self.model.predict_proba(X), dtype=np.float64)
-        starting = np.log(proba.clip(1e-12))
+        features = np.asarray(featurizer.transform(X), dtype=np.float64)
+        proba = self.model.predict_proba(X) if last_step is None else last_step.predict_proba(features)
+        starting = np.log(np.asarray(proba, dtype=np.float64).clip(1e-12))
         labelled, codes = self._labels(y, len(features), owner)
         self.n_labelled_ = int(labelled.sum())
         # A label is certain, not predicted: its row starts from it, with an infinite margin
@@ -124,9 +125,6 @@ class SelfTrainedHead(ClassifierMixin, BaseEstimator):
                 stacklevel=user_stacklevel(),
             )
         return self
-
-    def _features(self, X):
-        return np.asarray(_feature_step(self.model, type(self).__name__).transform(X), dtype=np.float64)
 
     def _labels(self, y, n_samples, owner):
         """``(labelled mask, class indices of the labelled rows)``."""
@@ -164,10 +162,9 @@ class SelfTrainedHead(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "classes_")
         if self.head_ is None:
             return np.asarray(self.model.predict_proba(X), dtype=np.float64)
-        features = self._features(X)
-        proba = np.zeros((len(features), len(self.classes_)))
-        proba[:, self.head_.classes_] = self.head_.predict_proba(features)
-        return proba
+        featurizer, _ = _feature_steps(self.model, type(self).__name__)
+        features = np.asarray(featurizer.transform(X), dtype=np.float64)
+        return np.exp(head_log_proba(self.head_, features, len(self.classes_)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -184,14 +181,15 @@ class SelfTrainedHead(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
-def _feature_step(model, owner):
-    """What gives ``model``'s features: the model's ``transform``, or the steps of a
-    pipeline (frozen or not) before its last."""
+def _feature_steps(model, owner):
+    """``(what gives model's features, what predicts from them or None)``: the model's
+    ``transform`` (and the model itself from its inputs), or a pipeline's (frozen or not)
+    steps before its last, and that last step."""
     if hasattr(model, "transform"):
-        return model
+        return model, None
     inner = model.estimator if isinstance(model, FrozenEstimator) else model
     if isinstance(inner, Pipeline) and len(inner) > 1:
-        return inner[:-1]
+        return inner[:-1], inner[-1]
     raise ValueError(
         f"{owner}: model={type(model).__name__} has no transform giving the features its head sees; "
         "give a fitted sktransfer classifier, or a Pipeline whose steps before the last make features."

@@ -6,10 +6,8 @@ logistic regression is self-trained on its most confident predictions for a few 
 which also calibrates the class priors to these inputs.
 """
 
-import numpy as np
-
 from .._descriptions import unit
-from .._domains import self_train
+from .._domains import head_log_proba, self_train
 
 
 class TransductiveMixin:
@@ -38,10 +36,7 @@ class TransductiveMixin:
         or the (centred) cosine similarities times ``scale``."""
         if getattr(self, "head_", None) is None:
             return scale * self._similarities(E)
-        out = np.full((len(E), len(self.classes_)), -np.inf)  # -inf: a class the head never saw
-        with np.errstate(divide="ignore"):  # a probability of 0: -inf, as for unseen classes
-            out[:, self.head_.classes_] = self.head_.predict_log_proba(E)
-        return out
+        return head_log_proba(self.head_, E, len(self.classes_))
 
     def _similarities(self, E):
         """Cosine similarity of each input to each class, centred on the fit inputs when known."""
