@@ -351,3 +351,57 @@ def test_the_refit_is_the_fit_of_the_chosen_recipe(monkeypatch):
         "tiny_cnn", freeze=clf.freeze_, lr=clf.lr_, lr_decay=clf.lr_decay_, image_size=clf.image_size_, **FAST
     ).fit(X, y)
     np.testing.assert_allclose(clf.predict_proba(X), fixed.predict_proba(X), atol=1e-6)
+
+
+def head_only(monkeypatch, keep=None):
+    """Let ``freeze="auto"`` choose among its head-only candidates alone (the first
+    ``keep`` of them)."""
+    from sktransfer.finetune._inputs import ImageInputs
+
+    candidates = ImageInputs._auto_candidates
+    monkeypatch.setattr(
+        ImageInputs,
+        "_auto_candidates",
+        lambda self, backbone, default: [c for c in candidates(self, backbone, default) if c.head_only][
+            :keep
+        ],
+    )
+
+
+def test_a_head_chosen_alone_is_a_plain_logistic_regression(monkeypatch):
+    """A head-only winner is the whole model: fitted without the fine-tuning loss's label
+    smoothing, it equals scikit-learn's LogisticRegression on the same features with the
+    same L2 penalty (a smoothed head caps its confidence and is far from it)."""
+    from sklearn.linear_model import LogisticRegression
+
+    head_only(monkeypatch, keep=1)
+    X, y = dark_bright(30)
+    X[::4] = X[::4][:, ::-1]  # the same pixels, another order: features that overlap a little
+    clf = auto_clf(auto_budget=None, label_smoothing=0.3).fit(X, y)
+    assert clf.freeze_ == "backbone" and clf.n_epochs_ == 0
+    features = clf._precomputed(clf.net_.module_, X).numpy()
+    targets = np.searchsorted(clf.classes_, y)
+    # Ours: mean loss + penalty / 2 * (|w0|^2 + |w1|^2) over two logits, whose optimum has
+    # w1 = -w0; scikit-learn's binary form: C * summed loss + |w1 - w0|^2 / 2.
+    C = 2 / (len(y) * clf.probe_penalty_)
+    reference = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(features, targets)
+    np.testing.assert_allclose(clf.predict_proba(X), reference.predict_proba(features), atol=2e-3)
+
+
+def test_heads_are_ranked_by_their_held_out_loss(monkeypatch):
+    """Among heads, the lowest mean held-out loss wins, whatever their accuracies."""
+    head_only(monkeypatch)
+    X, y = dark_bright(30)
+    clf = auto_clf(auto_budget=None).fit(X, y)
+    report = clf.auto_report_
+    assert len(report) > 1 and report["cv_loss"].notna().all()
+    assert report.loc[report["chosen"], "cv_loss"].iloc[0] == report["cv_loss"].min()
+    last = report["candidate"].iloc[-1]  # the last head wins however its accuracy compares
+
+    def evaluate(self, candidate, real=auto.AutoSearch._evaluate_head):
+        real(self, candidate)
+        candidate.cv_loss = 0.1 if candidate.name == last else 0.5
+
+    monkeypatch.setattr(auto.AutoSearch, "_evaluate_head", evaluate)
+    chosen = auto_clf(auto_budget=None).fit(X, y).auto_report_["chosen"]
+    assert chosen.tolist() == [False] * (len(report) - 1) + [True]

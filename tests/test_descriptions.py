@@ -110,3 +110,24 @@ def test_templates_apply_to_every_description():
     assert described == {1: ["good!", "It is good.", "fine!", "It is fine."]}
     with pytest.raises(InvalidParameterError, match="has no"):
         described_texts({1: "good"}, ("no slot",), "owner")
+
+
+def test_descriptions_are_groups_of_their_own(monkeypatch):
+    """With groups, the probe's penalty is cross-validated by group: each templated
+    description joins as a group of its own, the users' rows keep theirs."""
+    import sktransfer.finetune._base as base
+
+    seen = []
+    real = base.fit_head_on_features
+
+    def spy(*args, groups=None, **kwargs):
+        seen.append(groups)
+        return real(*args, groups=groups, **kwargs)
+
+    monkeypatch.setattr(base, "fit_head_on_features", spy)
+    groups = np.array(["a", "a", "b", "b", "c", "c", "d", "d"])
+    TextClassifier("tiny_text", class_descriptions=DESCRIPTIONS, **PARAMS).fit(TEXTS, LABELS, groups=groups)
+    extra = len(spelled_out()[0])
+    assert len(seen[-1]) == len(TEXTS) + extra
+    assert len(np.unique(seen[-1][: len(TEXTS)])) == 4  # the users' four groups
+    assert len(np.unique(seen[-1])) == 4 + extra

@@ -583,6 +583,43 @@ def test_probe_penalty_is_chosen_by_cross_validation():
     assert penalty == UNVALIDATED_PENALTY
 
 
+def test_probe_penalty_cross_validation_keeps_groups_apart():
+    """Each row three times, as one group (one patient's images): folds that split a group
+    let a weak penalty memorise noise and score well; folds by group choose the strongest."""
+    rng = torch.Generator().manual_seed(0)
+    features = torch.randn(30, 16, generator=rng).repeat_interleave(3, dim=0)
+    noise = torch.randint(0, 2, (30,), generator=rng).repeat_interleave(3)
+    groups = np.repeat(np.arange(30), 3)
+    chosen = {
+        grouped: fit_head_on_features(
+            torch.nn.Linear(16, 2),
+            features,
+            noise,
+            torch.nn.CrossEntropyLoss(),
+            seed=0,
+            groups=groups if grouped else None,
+        )
+        for grouped in (False, True)
+    }
+    assert chosen[False] < 1e-2 and chosen[True] == max(PROBE_PENALTIES)
+
+
+def test_fit_groups_reach_the_probe_penalty_search(monkeypatch):
+    import sktransfer.finetune._base as base
+
+    seen = []
+
+    def spy(*args, groups=None, **kwargs):
+        seen.append(groups)
+        return fit_head_on_features(*args, groups=groups, **kwargs)
+
+    monkeypatch.setattr(base, "fit_head_on_features", spy)
+    X, y = dark_bright(n=24)
+    groups = np.repeat(np.arange(12), 2)
+    ImageClassifier("tiny_cnn", **FAST).fit(X, y, groups=groups)
+    np.testing.assert_array_equal(seen[-1], groups)  # every row trains: every group
+
+
 def test_one_labelled_image_a_class():
     X, y = dark_bright(n=2)  # few-shot at its limit: one dark picture, one bright
     model = ImageClassifier("tiny_cnn", **FAST).fit(X, y)

@@ -264,6 +264,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                 X, targets, weights, source, train_idx, labelled = _append_training_rows(
                     described, X, targets, weights, source, train_idx, labelled
                 )
+                groups = _with_own_groups(groups, len(described[0]))
             self._adapt_encoder(model, X, targets, weights, labelled, seed, continuing)
             backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
             if set(adaptations) & set(FEATURE_LOSSES) and not backbone_trains:
@@ -290,7 +291,15 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             self.probe_penalty_ = None
             if self.head_init == "probe" and not continuing:
                 self.probe_penalty_ = self._fit_probe_head(
-                    model, X, known if inputs is None else inputs, targets, weights, labelled, seed
+                    model,
+                    X,
+                    known if inputs is None else inputs,
+                    targets,
+                    weights,
+                    groups,
+                    labelled,
+                    seed,
+                    alone=not epochs,
                 )
             domains = None if source is None else torch.as_tensor(np.where(source, 1, -1))
             train_ds = self._dataset(model, X, targets, weights, train_idx, inputs, domains, training=True)
@@ -404,12 +413,25 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         """The recipes ``freeze="auto"`` compares (see the inputs mixins)."""
         raise NotImplementedError
 
-    def _fit_head(self, head, features, targets, weights, rows, seed, quiet=False, penalties=PROBE_PENALTIES):
-        """Fit ``head`` alone on the features of ``rows`` (features of every row given);
-        returns the L2 penalty chosen among ``penalties``. ``quiet``: no progress bar (the
-        search fits many)."""
+    def _fit_head(
+        self,
+        head,
+        features,
+        targets,
+        weights,
+        rows,
+        seed,
+        quiet=False,
+        penalties=PROBE_PENALTIES,
+        groups=None,
+        alone=False,
+    ):
+        """Fit ``head`` alone on the features of ``rows`` (features, targets, weights and
+        ``groups`` of every row given); returns the L2 penalty chosen among ``penalties``
+        (cross-validated, grouped by ``groups``). ``quiet``: no progress bar (the search
+        fits many). ``alone``: the head is the whole model, no training follows."""
         y = targets[rows].to(self.device_)
-        criterion = self._criterion(targets[rows]).to(self.device_)
+        criterion = self._head_criterion(targets[rows], alone).to(self.device_)
         w = None if weights is None else weights[rows].to(self.device_)
         return fit_head_on_features(
             head,
@@ -419,6 +441,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             seed=seed,
             sample_weight=w,
             penalties=penalties,
+            groups=None if groups is None else groups[rows],
             verbose=self.verbose and not quiet,
         )
 
@@ -630,16 +653,26 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         model.head = head
         return model
 
-    def _fit_probe_head(self, model, X, features, targets, weights, train_idx, seed):
-        """Fit the new head on the frozen backbone's features (LP-FT); reuses ``features``
-        (of every row) when they were computed already. Returns the L2 penalty."""
+    def _head_criterion(self, targets, alone):
+        """The loss a head fitted on frozen features minimises: the training loss when
+        fine-tuning follows (LP-FT); when the head is the whole model, the plain one, as
+        a logistic regression's. Label smoothing, a fine-tuning regulariser, would cap
+        the head's confidence and blur the held-out losses its penalty and ``freeze="auto"``'s
+        resolution are chosen by."""
+        return self._criterion(targets, label_smoothing=0.0 if alone else None)
+
+    def _fit_probe_head(self, model, X, features, targets, weights, groups, train_idx, seed, alone=False):
+        """Fit the new head on the frozen backbone's features (LP-FT; ``alone``: no training
+        follows); reuses ``features`` (of every row) when they were computed already; its
+        penalty is cross-validated by ``groups`` when given. Returns the L2 penalty."""
         if features is None:
             rows = np.arange(len(train_idx))
             features, targets = self._precomputed(model, subset(X, train_idx)), targets[train_idx]
             weights = None if weights is None else weights[train_idx]
+            groups = None if groups is None else groups[train_idx]
         else:
             rows = train_idx
-        return self._fit_head(model.head, features, targets, weights, rows, seed)
+        return self._fit_head(model.head, features, targets, weights, rows, seed, groups=groups, alone=alone)
 
     def _precomputed(self, model, X):
         """Pooled features of every sample, computed once (the backbone is frozen)."""
@@ -884,6 +917,15 @@ def _check_weights(sample_weight, n_samples, owner):
     if weights.sum() <= 0:
         raise ValueError(f"{owner}: sample_weight sums to 0: no sample would count.")
     return torch.as_tensor(weights, dtype=torch.float32)
+
+
+def _with_own_groups(groups, count):
+    """``groups`` as integer codes, and ``count`` rows appended, each a group of its own (a
+    class description is no patient's)."""
+    if groups is None:
+        return None
+    codes = np.unique(groups, return_inverse=True)[1].ravel()
+    return np.concatenate([codes, codes.max(initial=-1) + 1 + np.arange(count)])
 
 
 def _append_training_rows(rows, X, targets, weights, source, train_idx, labelled):

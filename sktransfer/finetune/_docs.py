@@ -161,7 +161,10 @@ TEXT = """
 CLASSIFIER = """
     class_weight : "balanced", dict or None, default=None
         Weights of the classes in the loss.
-    label_smoothing : float, default=0.1"""
+    label_smoothing : float, default=0.1
+        Of the training loss, and of the probe head that starts training. A head
+        fitted alone as the whole model (a head-only choice of ``freeze="auto"``) is
+        a plain L2-penalised logistic regression, unsmoothed."""
 
 
 STRATEGY = """
@@ -229,8 +232,9 @@ AUTO_ATTRIBUTES = """
     auto_report_ : pandas.DataFrame
         With ``freeze="auto"``: one row per candidate: ``candidate``, ``freeze``,
         ``image_size`` (images), ``score`` (accuracy or R² on the shared inner holdout
-        fold), ``cv_score`` (head-only candidates: the mean over the inner folds, which
-        ranks them), ``epochs``, ``seconds``, ``pruned_at`` (``"epoch K"`` by
+        fold), ``cv_score`` (head-only candidates: its mean over the inner folds),
+        ``cv_loss`` (head-only candidates: the mean held-out loss over the inner folds,
+        unsmoothed, which ranks them), ``epochs``, ``seconds``, ``pruned_at`` (``"epoch K"`` by
         successive halving, ``"budget"``) and ``chosen``."""
 
 CLASSIFIER_ATTRIBUTES = """

@@ -266,8 +266,9 @@ class MultiTaskTargets(MultiOutputMixin):
     def _n_outputs(self):
         return max(task.stop for task in self.tasks_.values())
 
-    def _criterion(self, targets):
-        return MultiTaskLoss(list(self.tasks_.values()), self.label_smoothing)
+    def _criterion(self, targets, label_smoothing=None):
+        smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
+        return MultiTaskLoss(list(self.tasks_.values()), smoothing)
 
     def _loss_terms(self):
         criterion = self._criterion(None)

@@ -21,14 +21,16 @@ def fit_head_on_features(
     folds=3,
     penalties=PROBE_PENALTIES,
     sample_weight=None,
+    groups=None,
     verbose=0,
 ):
     """Fit ``head`` alone on precomputed features: the linear probe that starts fine-tuning.
 
     The head's weights get an L2 penalty (``penalty / 2 * ||W||^2`` added to the mean
     loss) whose strength is chosen from ``penalties`` by ``folds``-fold cross-validation
-    of the loss on these features, as ``LogisticRegressionCV`` does; the head is then
-    fitted on all of them with L-BFGS. Returns the chosen penalty.
+    of the loss on these features, as ``LogisticRegressionCV`` does (no group of
+    ``groups`` on both sides of a fold); the head is then fitted on all of them with
+    L-BFGS. Returns the chosen penalty.
 
     Starting fine-tuning from a fitted head, the first backbone updates follow useful
     gradients instead of a random head's, which distorts pretrained features less
@@ -37,15 +39,16 @@ def fit_head_on_features(
     """
     initial = {k: v.clone() for k, v in head.state_dict().items()}
     with tqdm(desc="probe head", unit="fit", disable=not verbose) as bar:
-        loss = _ProbeLoss(criterion, sample_weight)
-        penalty = _choose_penalty(head, initial, features, targets, loss, folds, seed, penalties, bar)
+        loss = ProbeLoss(criterion, sample_weight)
+        splits = _probe_splits(targets, folds, seed, groups)
+        penalty = _choose_penalty(head, initial, features, targets, loss, splits, penalties, bar)
         head.load_state_dict(initial)
         _fit_head_lbfgs(head, features, targets, loss, penalty)
         bar.update()
     return penalty
 
 
-class _ProbeLoss:
+class ProbeLoss:
     """The probe's mean loss over a subset of rows (``index``), sample-weighted when given."""
 
     def __init__(self, criterion, sample_weight):
@@ -64,12 +67,11 @@ class _ProbeLoss:
         return float(self(y_pred, target, index)) * size
 
 
-def _choose_penalty(head, initial, features, targets, loss, folds, seed, penalties, bar):
+def _choose_penalty(head, initial, features, targets, loss, splits, penalties, bar):
     if len(penalties) == 1:
         return penalties[0]
     if len(targets) > PROBE_CV_MAX_SAMPLES:
         return min(penalties)  # little regularisation is needed, and the search would cost the most
-    splits = _probe_splits(targets, folds, seed)
     if not splits:
         return UNVALIDATED_PENALTY  # too few samples per class to validate anything
     losses = []
@@ -102,10 +104,13 @@ def _fit_head_lbfgs(head, features, targets, loss, penalty, max_iter=200, index=
     optimizer.step(closure)
 
 
-def _probe_splits(targets, folds, seed):
+def _probe_splits(targets, folds, seed, groups=None):
     """Cross-validation folds (index tensors on the targets' device): stratified for class
-    indices, plain k-fold otherwise; none when a class has fewer than ``folds`` samples."""
+    indices, plain k-fold otherwise, grouped by ``groups`` when given; none when a class
+    has fewer than ``folds`` samples, or the groups are fewer than ``folds``."""
     y = targets.cpu().numpy()
+    if groups is not None and len(np.unique(groups)) < folds:
+        return []
     stratify = y if y.ndim == 1 and y.dtype.kind in "iu" else None
     if stratify is not None and np.bincount(y)[np.unique(y)].min() < folds:
         return []
@@ -114,7 +119,7 @@ def _probe_splits(targets, folds, seed):
     device = targets.device
     return [
         (torch.as_tensor(a, device=device), torch.as_tensor(b, device=device))
-        for a, b in kfold_splits(len(y), folds, seed, stratify)
+        for a, b in kfold_splits(len(y), folds, seed, stratify, groups)
     ]
 
 

@@ -82,7 +82,8 @@ class ClassifierTargets(ClassifierMixin):
     def _n_outputs(self):
         return len(self.classes_)
 
-    def _criterion(self, targets):
+    def _criterion(self, targets, label_smoothing=None):
+        """The training loss; ``label_smoothing`` overrides the estimator's (None: keep it)."""
         if self.multilabel_:
             if self.class_weight is not None:
                 raise ValueError(
@@ -107,7 +108,8 @@ class ClassifierTargets(ClassifierMixin):
                     )
                 weight = np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
             weight = torch.as_tensor(weight, dtype=torch.float32)
-        return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.label_smoothing)
+        smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
+        return nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
 
     def _stratify(self, targets):
         return None if self.multilabel_ else targets.numpy()
@@ -213,7 +215,7 @@ class RegressorTargets(RegressorMixin):
     def _n_outputs(self):
         return self.n_targets_
 
-    def _criterion(self, targets):
+    def _criterion(self, targets, label_smoothing=None):
         return nn.MSELoss()
 
     def _inner_score(self, outputs, targets, weights):
