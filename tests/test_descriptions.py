@@ -56,8 +56,8 @@ def test_described_rows_are_appended_to_the_training_rows():
     X, targets = ["a", "b", "c", "d"], torch.tensor([0, 1, 0, 1])
     weights = torch.tensor([1.0, 3.0, 1.0, 9.0])
     train = np.array([0, 1, 2])
-    X2, t2, w2, source, train2, labelled = _append_training_rows(
-        (["x", "y"], torch.tensor([1, 0]), np.ones(2)), X, targets, weights, None, train, train
+    X2, t2, w2, source, groups, train2, labelled = _append_training_rows(
+        (["x", "y"], torch.tensor([1, 0]), np.ones(2)), X, targets, weights, None, None, train, train
     )
     assert X2 == X + ["x", "y"] and t2.tolist() == [0, 1, 0, 1, 1, 0] and source is None
     assert train2.tolist() == [0, 1, 2, 4, 5] and labelled.tolist() == [0, 1, 2, 4, 5]
@@ -67,9 +67,9 @@ def test_described_rows_are_appended_to_the_training_rows():
 def test_unweighted_rows_stay_unweighted_unless_descriptions_share_a_class():
     X, targets, train = ["a", "b"], torch.tensor([0, 1]), np.arange(2)
     one_each = (["x", "y"], torch.tensor([0, 1]), np.ones(2))
-    assert _append_training_rows(one_each, X, targets, None, None, train, train)[2] is None
+    assert _append_training_rows(one_each, X, targets, None, None, None, train, train)[2] is None
     shared = (["x", "y", "z"], torch.tensor([0, 1, 1]), np.array([1.0, 0.5, 0.5]))
-    weights = _append_training_rows(shared, X, targets, None, None, train, train)[2]
+    weights = _append_training_rows(shared, X, targets, None, None, None, train, train)[2]
     assert weights.tolist() == [1.0, 1.0, 1.0, 0.5, 0.5]
 
 

@@ -261,10 +261,9 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                 train_idx, valid_idx = np.arange(len(targets)), None
             labelled = train_idx if source is None else train_idx[source[train_idx]]
             if described is not None and not continuing:  # after the split: never held out
-                X, targets, weights, source, train_idx, labelled = _append_training_rows(
-                    described, X, targets, weights, source, train_idx, labelled
+                X, targets, weights, source, groups, train_idx, labelled = _append_training_rows(
+                    described, X, targets, weights, source, groups, train_idx, labelled
                 )
-                groups = _with_own_groups(groups, len(described[0]))
             self._adapt_encoder(model, X, targets, weights, labelled, seed, continuing)
             backbone_trains = bool(schedule) or any(p.requires_grad for p in model.backbone.parameters())
             if set(adaptations) & set(FEATURE_LOSSES) and not backbone_trains:
@@ -919,19 +918,11 @@ def _check_weights(sample_weight, n_samples, owner):
     return torch.as_tensor(weights, dtype=torch.float32)
 
 
-def _with_own_groups(groups, count):
-    """``groups`` as integer codes, and ``count`` rows appended, each a group of its own (a
-    class description is no patient's)."""
-    if groups is None:
-        return None
-    codes = np.unique(groups, return_inverse=True)[1].ravel()
-    return np.concatenate([codes, codes.max(initial=-1) + 1 + np.arange(count)])
-
-
-def _append_training_rows(rows, X, targets, weights, source, train_idx, labelled):
+def _append_training_rows(rows, X, targets, weights, source, groups, train_idx, labelled):
     """``rows`` (inputs, encoded targets, relative weights) appended to the data and to
     the training and labelled indices; a relative weight of 1 is the labelled rows' mean
-    weight."""
+    weight. With ``groups``, they become integer codes and each new row a group of its
+    own (a class description is no patient's)."""
     inputs, extra, relative = rows
     new = np.arange(len(X), len(X) + len(inputs))
     X = list(X) + list(inputs)
@@ -943,4 +934,15 @@ def _append_training_rows(rows, X, targets, weights, source, train_idx, labelled
         weights = torch.cat([weights, weights[labelled].mean() * relative])
     if source is not None:
         source = np.concatenate([source, np.ones(len(inputs), dtype=bool)])
-    return X, targets, weights, source, np.concatenate([train_idx, new]), np.concatenate([labelled, new])
+    if groups is not None:
+        codes = np.unique(groups, return_inverse=True)[1].ravel()
+        groups = np.concatenate([codes, codes.max(initial=-1) + 1 + np.arange(len(inputs))])
+    return (
+        X,
+        targets,
+        weights,
+        source,
+        groups,
+        np.concatenate([train_idx, new]),
+        np.concatenate([labelled, new]),
+    )

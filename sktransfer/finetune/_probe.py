@@ -40,8 +40,7 @@ def fit_head_on_features(
     initial = {k: v.clone() for k, v in head.state_dict().items()}
     with tqdm(desc="probe head", unit="fit", disable=not verbose) as bar:
         loss = ProbeLoss(criterion, sample_weight)
-        splits = _probe_splits(targets, folds, seed, groups)
-        penalty = _choose_penalty(head, initial, features, targets, loss, splits, penalties, bar)
+        penalty = _choose_penalty(head, initial, features, targets, loss, folds, seed, groups, penalties, bar)
         head.load_state_dict(initial)
         _fit_head_lbfgs(head, features, targets, loss, penalty)
         bar.update()
@@ -67,11 +66,12 @@ class ProbeLoss:
         return float(self(y_pred, target, index)) * size
 
 
-def _choose_penalty(head, initial, features, targets, loss, splits, penalties, bar):
+def _choose_penalty(head, initial, features, targets, loss, folds, seed, groups, penalties, bar):
     if len(penalties) == 1:
         return penalties[0]
     if len(targets) > PROBE_CV_MAX_SAMPLES:
         return min(penalties)  # little regularisation is needed, and the search would cost the most
+    splits = _probe_splits(targets, folds, seed, groups)
     if not splits:
         return UNVALIDATED_PENALTY  # too few samples per class to validate anything
     losses = []
