@@ -146,7 +146,7 @@ def test_a_multiclass_linear_pipeline_is_followed(images, final):
     np.testing.assert_allclose(scores, expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("method", ["gradcam", "integrated_gradients"])
+@pytest.mark.parametrize("method", ["gradcam", "hirescam", "integrated_gradients"])
 @pytest.mark.parametrize("fixture", ["image_pipeline", "image_classifier"])
 def test_image_maps_have_each_inputs_own_size(request, images, method, fixture):
     model = request.getfixturevalue(fixture)
@@ -155,7 +155,7 @@ def test_image_maps_have_each_inputs_own_size(request, images, method, fixture):
     assert [m.shape for m in maps] == [(40, 48), (30, 36), (40, 20)]
     assert all(m.dtype == np.float32 and np.isfinite(m).all() for m in maps)
     assert sum(np.abs(m).sum() for m in maps) > 0  # ReLU'd Grad-CAM may be zero on one input
-    if method == "gradcam":
+    if method != "integrated_gradients":  # class activation maps are ReLU'd
         assert all((m >= 0).all() for m in maps)
 
 
@@ -192,7 +192,7 @@ def test_gradcam_layer_choice(image_pipeline, images):
     assert not np.allclose(first[0], last[0])
     with pytest.raises(ValueError, match="layer='nope' is not a block"):
         attribute(image_pipeline, images[0][:1], "gradcam", layer="nope")
-    with pytest.raises(ValueError, match="layer='stem' chooses Grad-CAM's block"):
+    with pytest.raises(ValueError, match="layer='stem' chooses Grad-CAM's or HiResCAM's block"):
         attribute(image_pipeline, images[0][:1], "integrated_gradients", layer="stem")
 
 
@@ -210,13 +210,40 @@ def test_gradcam_of_several_blocks_is_the_geometric_mean_of_their_scaled_maps(im
         attribute(image_pipeline, X, "gradcam", layer=[names[0], "nope"])
 
 
+def test_hirescam_sums_gradient_times_activation_at_each_position(image_pipeline, images):
+    X = images[0][:2, :32, :32]  # the tiny CNN's own size: the maps are the crop's
+    view = model_view(image_pipeline)
+    backbone = view.backbone
+    names = backbone.block_names()
+    module = backbone.block_output_module(backbone.blocks[0])
+    seen = {}
+    handle = module.register_forward_hook(lambda m, a, out: seen.__setitem__("out", out))
+    try:
+        x = image_batch(view, X).requires_grad_(True)  # the backbone's weights are frozen
+        scores = view.image_scores(x)
+        chosen = scores[np.arange(2), scores.argmax(dim=1)].sum()
+        (gradient,) = torch.autograd.grad(chosen, seen["out"])
+    finally:
+        handle.remove()
+    by_hand = (gradient * seen["out"]).sum(dim=1, keepdim=True).clamp_min(0)
+    by_hand = torch.nn.functional.interpolate(by_hand, size=(32, 32), mode="bilinear")[:, 0]
+    maps = attribute(image_pipeline, X, "hirescam", layer=names[0])
+    np.testing.assert_allclose(np.stack(maps), by_hand.detach().numpy(), rtol=1e-4, atol=1e-6)
+    # Grad-CAM averages the gradient over positions first: on an early block, a different map
+    assert not np.allclose(maps[0], attribute(image_pipeline, X, "gradcam", layer=names[0])[0])
+    # before global average pooling and a linear head the gradient is the same everywhere,
+    # and the two maps are one (Draelos and Carin, 2020)
+    last = [attribute(image_pipeline, X, m, layer=names[-1]) for m in ("hirescam", "gradcam")]
+    np.testing.assert_allclose(*last, rtol=1e-4, atol=1e-6)
+
+
 def test_gradcam_default_blocks_are_the_last_at_the_two_coarsest_resolutions(images):
-    from sktransfer.inspection._attribute import _gradcam_layers
+    from sktransfer.inspection._attribute import _cam_layers
 
     X, y = images
     pipe = make_pipeline(ImageEmbedder("efficientnet_lite0", weights=None), LogisticRegression()).fit(X, y)
     backbone = pipe[0].backbone_
-    chosen = _gradcam_layers(model_view(pipe), None)
+    chosen = _cam_layers(model_view(pipe), None)
     expected = [
         backbone.block_output_module(backbone.blocks[backbone.block_names().index(n)])
         for n in ("blocks.4", "head")

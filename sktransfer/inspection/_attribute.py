@@ -15,7 +15,8 @@ from ._geometry import to_original
 from ._render import TokenAttributionDisplay
 from ._views import model_view
 
-IMAGE_METHODS = ("gradcam", "integrated_gradients")
+IMAGE_METHODS = ("gradcam", "hirescam", "integrated_gradients")
+CAM_METHODS = ("gradcam", "hirescam")  # class activation maps on blocks' feature maps
 TEXT_METHODS = ("integrated_gradients", "occlusion")
 
 
@@ -55,7 +56,10 @@ def attribute(
     X : images or texts
         What the model predicts on.
     method : str, default="integrated_gradients"
-        Images: ``"gradcam"`` (Grad-CAM on a block's feature maps; CNNs) or
+        Images: ``"gradcam"`` (Grad-CAM on a block's feature maps; CNNs),
+        ``"hirescam"`` (HiResCAM: as Grad-CAM, but gradients times activations summed
+        position by position instead of channel-averaged gradients, so the map shows
+        what the score adds up from; more faithful in the deletion test) or
         ``"integrated_gradients"`` (any backbone; from the mean image, the backbone's
         neutral input). Texts: ``"integrated_gradients"`` (on the token embeddings, from
         padding tokens) or ``"occlusion"`` (the drop of the score when a token is removed).
@@ -68,7 +72,7 @@ def attribute(
         confident model's probability barely moves with its input, so its gradients
         vanish: explain logits unless you need probabilities.
     layer : str, int, list of them, or None, default=None
-        Grad-CAM's block (a name from ``backbone.block_names()``, or its index), or
+        Grad-CAM's (or HiResCAM's) block (a name from ``backbone.block_names()``, or its index), or
         several blocks: the geometric mean of their maps, each scaled to a maximum of
         1. None: the last block at each of the backbone's two coarsest resolutions (for
         EfficientNet-Lite0, ``["blocks.4", "head"]``, at 1/16 and 1/32 of the input),
@@ -102,9 +106,10 @@ def attribute(
         raise ValueError(f"attribute: batch_size={batch_size!r} must be a positive integer.")
     check_option("attribute", "output", output, ("logit", "probability"))
     view = model_view(model).explaining(output)
-    if layer is not None and method != "gradcam":
+    if layer is not None and method not in CAM_METHODS:
         raise ValueError(
-            f"attribute: layer={layer!r} chooses Grad-CAM's block; method={method!r} takes none."
+            f"attribute: layer={layer!r} chooses Grad-CAM's or HiResCAM's block; "
+            f"method={method!r} takes none."
         )
     if view.modality == "image":
         check_option("attribute", "method", method, IMAGE_METHODS)
@@ -117,13 +122,14 @@ def attribute(
 
 # ------------------------------------------------------------------ images
 def _attribute_images(view, X, method, target, layer, n_steps, batch_size, verbose):
-    from captum.attr import IntegratedGradients, LayerGradCam
+    from captum.attr import IntegratedGradients, LayerGradCam, LayerGradientXActivation
 
     items = image_inputs(X, "attribute")
     dataset = ImageDataset(items, _sized(eval_transform(view.data_config)))
     maps = []
-    if method == "gradcam":
-        explainers = [LayerGradCam(view.image_scores, m) for m in _gradcam_layers(view, layer)]
+    if method in CAM_METHODS:
+        kind = LayerGradCam if method == "gradcam" else LayerGradientXActivation
+        explainers = [kind(view.image_scores, m) for m in _cam_layers(view, layer)]
     else:
         explainer = IntegratedGradients(view.image_scores)
     with torch.enable_grad():
@@ -143,7 +149,7 @@ def _attribute_images(view, X, method, target, layer, n_steps, batch_size, verbo
                     internal_batch_size=batch_size,
                 ).sum(dim=1)  # the channels' contributions to each pixel
             else:
-                result = _fused_gradcam(explainers, x, goal)
+                result = _fused_cam(explainers, x, goal)
             for (height, width), crop_map in zip(sizes, result.detach().cpu().numpy()):
                 maps.append(to_original(crop_map, height, width, view.data_config))
     return maps
@@ -169,16 +175,19 @@ def _sized(transform):
     return sized
 
 
-def _fused_gradcam(explainers, x, goal):
-    """Each block's Grad-CAM at the input's resolution, scaled to a maximum of 1 per
-    image (blocks differ in scale), and their geometric mean: a pixel ranks high where
-    the fine and the coarse maps agree, as Guided Grad-CAM multiplies a fine map by a
-    coarse one. One block's map is returned as it is."""
-    from captum.attr import LayerAttribution
+def _fused_cam(explainers, x, goal):
+    """Each block's class activation map at the input's resolution, scaled to a maximum
+    of 1 per image (blocks differ in scale), and their geometric mean: a pixel ranks high
+    where the fine and the coarse maps agree, as Guided Grad-CAM multiplies a fine map by
+    a coarse one. One block's map is returned as it is."""
+    from captum.attr import LayerAttribution, LayerGradCam
 
     maps = []
     for explainer in explainers:
-        cam = explainer.attribute(x, target=goal, relu_attributions=True)
+        if isinstance(explainer, LayerGradCam):  # weights: the channels' mean gradients
+            cam = explainer.attribute(x, target=goal, relu_attributions=True)
+        else:  # HiResCAM: gradient times activation, summed over channels where it stands
+            cam = explainer.attribute(x, target=goal).sum(dim=1, keepdim=True).clamp_min(0)
         maps.append(LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), "bilinear")[:, 0])
     if len(maps) == 1:
         return maps[0]
@@ -187,7 +196,7 @@ def _fused_gradcam(explainers, x, goal):
     return scaled.prod(dim=0) ** (1.0 / len(maps))
 
 
-def _gradcam_layers(view, layer):
+def _cam_layers(view, layer):
     """The modules whose outputs Grad-CAM explains: ``layer``'s, or by default the last
     block at each of the two coarsest resolutions of the feature maps."""
     backbone = view.backbone
@@ -196,7 +205,7 @@ def _gradcam_layers(view, layer):
         sizes = _spatial_blocks(backbone, view)
         if not sizes:
             raise ValueError(
-                f"attribute: Grad-CAM needs feature maps (N, C, H, W); no block of backbone "
+                f"attribute: Grad-CAM and HiResCAM need feature maps (N, C, H, W); no block of backbone "
                 f"{backbone.name!r} gives them (a vision transformer gives tokens). Use "
                 "method='integrated_gradients'."
             )
