@@ -10,7 +10,7 @@
 - explain: the deletion test. Ants vs bees val (153 photos), the default
   ``ImageClassifier("efficientnet_lite0")`` fine-tuned on the 245 training photos and
   ``ImageEmbedder + StandardScaler + LogisticRegression``: the top 20 % of the pixels the
-  network sees, by Grad-CAM and by integrated gradients, are replaced by the mean colour
+  network sees, by Grad-CAM, HiResCAM and integrated gradients, are replaced by the mean colour
   (the backbone's neutral input), against a random 20 % of the same pixels; the mean drop
   of the predicted class's probability. SST-2 dev (872), ``TextClassifier(max_epochs=1)``
   fine-tuned on 8,000 SST-2 training phrases: the top 3 tokens by integrated gradients
@@ -532,7 +532,7 @@ def main():
     parser.add_argument(
         "--only", choices=["drift", "explain-images", "explain-text", "update", "multitask"], action="append"
     )
-    parser.add_argument("--image-methods", nargs="+", default=["gradcam", "integrated_gradients"])
+    parser.add_argument("--image-methods", nargs="+", default=["gradcam", "hirescam", "integrated_gradients"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--update-epochs", type=int, default=10, help="epochs of the update on Yelp")
     parser.add_argument(

@@ -58,8 +58,9 @@ def attribute(
     method : str, default="integrated_gradients"
         Images: ``"gradcam"`` (Grad-CAM on a block's feature maps; CNNs),
         ``"hirescam"`` (HiResCAM: as Grad-CAM, but gradients times activations summed
-        position by position instead of channel-averaged gradients, so the map shows
-        what the score adds up from; more faithful in the deletion test) or
+        position by position instead of channel-averaged gradients, so the map keeps
+        where each channel matters; on ants vs bees, the more faithful of the two in the
+        deletion test) or
         ``"integrated_gradients"`` (any backbone; from the mean image, the backbone's
         neutral input). Texts: ``"integrated_gradients"`` (on the token embeddings, from
         padding tokens) or ``"occlusion"`` (the drop of the score when a token is removed).
@@ -184,9 +185,9 @@ def _fused_cam(explainers, x, goal):
 
     maps = []
     for explainer in explainers:
-        if isinstance(explainer, LayerGradCam):  # weights: the channels' mean gradients
+        if isinstance(explainer, LayerGradCam):  # the channels' mean gradients weigh them
             cam = explainer.attribute(x, target=goal, relu_attributions=True)
-        else:  # HiResCAM: gradient times activation, summed over channels where it stands
+        else:  # HiResCAM: each position's gradient times activation, summed over channels
             cam = explainer.attribute(x, target=goal).sum(dim=1, keepdim=True).clamp_min(0)
         maps.append(LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), "bilinear")[:, 0])
     if len(maps) == 1:
@@ -197,8 +198,8 @@ def _fused_cam(explainers, x, goal):
 
 
 def _cam_layers(view, layer):
-    """The modules whose outputs Grad-CAM explains: ``layer``'s, or by default the last
-    block at each of the two coarsest resolutions of the feature maps."""
+    """The modules whose outputs Grad-CAM and HiResCAM explain: ``layer``'s, or by
+    default the last block at each of the two coarsest resolutions of the feature maps."""
     backbone = view.backbone
     names = backbone.block_names()
     if layer is None:
