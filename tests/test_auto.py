@@ -1,9 +1,11 @@
 """freeze="auto" on tiny backbones: the candidates, the budget, the shared work, no leaks."""
 
+import math
 import pickle
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import sklearn
 import torch
@@ -405,3 +407,90 @@ def test_heads_are_ranked_by_their_held_out_loss(monkeypatch):
     monkeypatch.setattr(auto.AutoSearch, "_evaluate_head", evaluate)
     chosen = auto_clf(auto_budget=None).fit(X, y).auto_report_["chosen"]
     assert chosen.tolist() == [False] * (len(report) - 1) + [True]
+
+
+def test_fine_tuning_beats_a_head_by_holdout_loss_at_the_best_temperature(monkeypatch):
+    """A fine-tuned candidate and the best head meet on the shared holdout: the lower loss
+    at each one's best temperature wins, whatever their accuracies; without losses (NaN),
+    the higher score."""
+    X, y = dark_bright(30)
+    evaluate_head, evaluate_tuned = auto.AutoSearch._evaluate_head, auto.AutoSearch._evaluate_tuned
+    racers = {"last:2": 0.1, "first:2": 0.2, "none": 0.3}  # last:2 goes through the race
+
+    def chosen(tuned_wins_by_loss, losses=True):
+        def head(self, candidate):
+            evaluate_head(self, candidate)
+            candidate.score = 1.0  # the head is the more accurate...
+            candidate.holdout_loss = 0.5 if losses else math.nan
+
+        def tuned(self, candidate):
+            evaluate_tuned(self, candidate)
+            candidate.score = 0.9
+            loss = racers[candidate.name] + (0.0 if tuned_wins_by_loss else 0.5)
+            candidate.holdout_loss = loss if losses else math.nan
+
+        monkeypatch.setattr(auto.AutoSearch, "_evaluate_head", head)
+        monkeypatch.setattr(auto.AutoSearch, "_evaluate_tuned", tuned)
+        report = auto_clf(auto_budget=None).fit(X, y).auto_report_
+        return report.query("chosen")["candidate"].item()
+
+    assert chosen(tuned_wins_by_loss=True) == "last:2"  # ...but its loss is the higher
+    assert chosen(tuned_wins_by_loss=False).startswith("head")
+    assert chosen(tuned_wins_by_loss=True, losses=False).startswith("head")  # by score
+
+
+def test_holdout_loss_is_blind_to_the_logits_scale(monkeypatch):
+    """Label smoothing shrinks a fine-tuned network's logits; the holdout loss at the best
+    temperature sees only what scaling cannot change, weighted as the fit's rows are.
+    NaN: regressors, a holdout without weight, a holdout the logits separate perfectly."""
+    from sklearn.metrics import log_loss
+
+    searches = []
+    winner = auto.AutoSearch._winner
+    monkeypatch.setattr(auto.AutoSearch, "_winner", lambda s, *a: searches.append(s) or winner(s, *a))
+    X, y = dark_bright(30)
+    weights = np.r_[np.zeros(10), np.linspace(0.5, 2.0, 20)]
+    auto_clf(auto_budget=SCANT).fit(X, y, sample_weight=weights)
+    search = searches[-1]
+    rows = search.holdout
+    targets = search.targets[rows].numpy()
+    margins = np.full(len(rows), 2.0)
+    margins[np.flatnonzero(weights[rows] > 0)[0]] = -1.0  # one weighted row wrong: not separated
+    logits = torch.zeros(len(rows), 2)
+    logits[np.arange(len(rows)), targets] = torch.tensor(margins, dtype=torch.float32)
+    loss = search._holdout_loss(logits)
+    assert search._holdout_loss(2 * logits) == pytest.approx(loss, abs=1e-6)  # 2 is on the grid
+
+    def log_loss_at(t):
+        proba = torch.softmax(logits / t, dim=1).numpy()
+        return log_loss(targets, proba, labels=[0, 1], sample_weight=weights[rows])
+
+    assert loss == pytest.approx(min(log_loss_at(t) for t in auto.TEMPERATURES), rel=1e-5)
+    assert loss < log_loss_at(8.0)
+
+    separated = torch.zeros(len(rows), 2)
+    separated[np.arange(len(rows)), targets] = 5.0
+    assert math.isnan(search._holdout_loss(separated))
+    search.head_loss.sample_weight = search.weights = torch.zeros(len(weights))
+    assert math.isnan(search._holdout_loss(logits))
+
+    target = X.mean(axis=(1, 2, 3)) / 255
+    ImageRegressor("tiny_cnn", freeze="auto", auto_budget=SCANT, **FAST).fit(X, target)
+    assert math.isnan(searches[-1]._holdout_loss(torch.zeros(len(searches[-1].holdout), 1)))
+
+
+def test_the_race_keeps_the_lowest_holdout_loss(monkeypatch):
+    """Successive halving keeps the racer with the lowest holdout loss at the best
+    temperature, whatever the racers' accuracies."""
+    X, y = dark_bright(30)
+    evaluate_tuned = auto.AutoSearch._evaluate_tuned
+
+    def tuned(self, candidate):
+        evaluate_tuned(self, candidate)
+        candidate.score = 1.0 if candidate.name == "last:2" else 0.5
+        candidate.holdout_loss = 0.1 if candidate.name == "none" else 0.9
+
+    monkeypatch.setattr(auto.AutoSearch, "_evaluate_tuned", tuned)
+    report = auto_clf(auto_budget=None).fit(X, y).auto_report_.set_index("candidate")
+    assert report.loc["none", "epochs"] == 3 and pd.isna(report.loc["none", "pruned_at"])
+    assert report.loc["last:2", "pruned_at"] == report.loc["first:2", "pruned_at"] == "epoch 1"

@@ -19,7 +19,10 @@ the work:
 
 The winner is the best head-only candidate by cross-validated loss (unsmoothed: a head
 alone is a logistic regression) unless a fine-tuning candidate that finished its epochs
-scores higher on the shared holdout fold; ties go to the cheaper recipe.
+does better on the shared holdout fold: a lower cross-entropy at each one's best
+temperature for single-label classifiers (fine-tuning's label smoothing shrinks its
+logits), a higher score otherwise (and where the holdout is perfectly separated); ties,
+rare with losses, go to the cheaper recipe. The race's rungs rank alike.
 """
 
 import copy
@@ -38,6 +41,8 @@ from ._probe import PROBE_PENALTIES, ProbeLoss, kfold_splits
 # Successive halving: a third of the racing fine-tuning candidates go on at each rung.
 HALVING_RATE = 3
 INNER_FOLDS = 5
+# Temperatures at which a holdout's loss is taken (its minimum counts): 1/8 to 8.
+TEMPERATURES = tuple(float(t) for t in np.geomspace(0.125, 8.0, 49))
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class Candidate:
     score: float = math.nan  # on the shared holdout fold
     cv_score: float = math.nan  # head-only candidates: mean over the inner folds
     cv_loss: float = math.nan  # head-only candidates: mean held-out loss, what ranks them
+    holdout_loss: float = math.nan  # on the shared holdout, at its best temperature (see _holdout_loss)
     epochs: int = 0
     seconds: float = 0.0
     pruned_at: str = None
@@ -140,6 +146,7 @@ def report_frame(estimator, candidates, winner):
             "score": c.score,
             "cv_score": c.cv_score,
             "cv_loss": c.cv_loss,
+            "holdout_loss": c.holdout_loss,
             "epochs": c.epochs,
             "seconds": c.seconds,
             "pruned_at": c.pruned_at,
@@ -175,6 +182,8 @@ class AutoSearch:
         self.base = est._build_model(self.backbone)
         est._place(self.base)
         self.base.autocast_dtype = resolve_precision(est.device_, est.precision)
+        # A head alone is the whole model: judged by the plain (unsmoothed) loss.
+        self.head_loss = ProbeLoss(est._head_criterion(self.targets, alone=True), self.weights)
         candidates = est._auto_candidates(self.backbone, self.default)
         heads = [c for c in candidates if c.head_only]
         tuned = [c for c in candidates if not c.head_only]
@@ -250,8 +259,7 @@ class AutoSearch:
         start = time.perf_counter()
         features = self._features_at(size)
         scores, losses, penalties = [], [], PROBE_PENALTIES
-        held_out_loss = ProbeLoss(self.est._head_criterion(self.targets, alone=True), self.weights)
-        for train, test in self.folds:
+        for fold, (train, test) in enumerate(self.folds):
             head = self._fresh_head()
             # The L2 penalty is cross-validated in the first fold and kept in the others
             # (a nested search in every fold would cost five times as many fits; the
@@ -272,8 +280,10 @@ class AutoSearch:
             penalties = (penalty,)
             with torch.inference_mode():
                 logits = head(features[test].to(self.est.device_)).float().cpu()
+            if fold == 0:  # its test rows are the shared holdout
+                candidate.holdout_loss = self._holdout_loss(logits)
             scores.append(self._score(logits, test))
-            losses.append(float(held_out_loss(logits, self.targets[test], test)))
+            losses.append(float(self.head_loss(logits, self.targets[test], test)))
         candidate.score, candidate.cv_score = scores[0], float(np.mean(scores))
         candidate.cv_loss = float(np.mean(losses))
         candidate.seconds = time.perf_counter() - start
@@ -365,7 +375,7 @@ class AutoSearch:
             if rung == rungs[-1] or not alive:
                 break
             keep = max(1, math.ceil(len(alive) / HALVING_RATE))
-            ranked = sorted(alive, key=lambda c: -_finite(c.score))
+            ranked = sorted(alive, key=_holdout_rank(alive))
             for candidate in ranked[keep:]:
                 candidate.pruned_at, candidate.state = f"epoch {rung}", None
             alive = ranked[:keep]
@@ -376,12 +386,31 @@ class AutoSearch:
         start = time.perf_counter()
         logits = self.est._map_batches(net.module_, net.module_, subset(self.X, self.holdout), "holdout")
         candidate.score = self._score(logits, self.holdout)
+        candidate.holdout_loss = self._holdout_loss(logits)
         candidate.seconds += time.perf_counter() - start
 
     # -------------------------------------------------------------- outcome
     def _score(self, logits, rows):
         weights = None if self.weights is None else self.weights[rows]
         return float(self.est._inner_score(logits, self.targets[rows], weights))
+
+    def _holdout_loss(self, logits):
+        """The holdout's cross-entropy at the temperature that minimises it. Fine-tuning
+        trains with label smoothing, which mostly shrinks the logits' scale; a head alone
+        is unsmoothed: at each one's best temperature (fitted on the holdout itself, alike
+        for both), their losses compare what the logits' order and margins know. NaN for
+        other losses (regressors, multilabel ``y``), a holdout whose rows all weigh 0, and
+        a holdout so well separated that the loss only falls as the logits grow (its best
+        temperature the grid's lowest): there it says no more than accuracy."""
+        if not isinstance(self.head_loss.criterion, torch.nn.CrossEntropyLoss):
+            return math.nan
+        if self.weights is not None and not float(self.weights[self.holdout].sum()) > 0:
+            return math.nan
+        targets, logits = self.targets[self.holdout], logits.float().cpu()
+        with torch.no_grad():
+            losses = [float(self.head_loss(logits / t, targets, self.holdout)) for t in TEMPERATURES]
+        best = int(np.argmin(losses))
+        return math.nan if best == 0 else losses[best]
 
     def _winner(self, heads, tuned):
         # Heads (one model class) are ranked by their held-out loss, a finer measure than the
@@ -391,11 +420,23 @@ class AutoSearch:
         best = min(scored, key=lambda c: c.cv_loss) if scored else None  # first of equals: cheapest
         for candidate in tuned:
             candidate.state = None  # the race's networks are done with
-            if candidate.finished and (best is None or _finite(candidate.score) > _finite(best.score)):
+            if not candidate.finished:
+                continue
+            rank = _holdout_rank([candidate] if best is None else [candidate, best])
+            if best is None or rank(candidate) < rank(best):  # ties: the cheaper
                 best = candidate
         if best is None:  # nothing fitted in the budget: the default recipe
             return next((c for c in tuned if c.unit), tuned[0] if tuned else heads[0])
         return best
+
+
+def _holdout_rank(candidates):
+    """How ``candidates`` compare on the shared holdout (lower first): by their loss at the
+    best temperature when every one has one (finer than the accuracy of a few dozen
+    rows), else by score."""
+    if not any(math.isnan(c.holdout_loss) for c in candidates):
+        return lambda c: c.holdout_loss
+    return lambda c: -_finite(c.score)
 
 
 def _finite(score):

@@ -447,8 +447,10 @@ class BaseTransferEstimator(Portable, BaseEstimator):
     def _print_choice(self, choice):
         report = choice.report
         row = report[report["chosen"]].iloc[0]
+        loss = "" if np.isnan(row["holdout_loss"]) else f", holdout loss {row['holdout_loss']:.3f}"
         print(
-            f"{type(self).__name__}: freeze='auto' chose {row['candidate']} (inner score {row['score']:.3f}) "
+            f"{type(self).__name__}: freeze='auto' chose {row['candidate']} (inner score {row['score']:.3f}"
+            f"{loss}) "
             f"from {len(report)} candidates in {choice.search_seconds:.0f} s of a "
             f"{choice.budget_seconds:.0f} s budget; see auto_report_."
         )

@@ -234,8 +234,12 @@ AUTO_ATTRIBUTES = """
         ``image_size`` (images), ``score`` (accuracy or R² on the shared inner holdout
         fold), ``cv_score`` (head-only candidates: its mean over the inner folds),
         ``cv_loss`` (head-only candidates: the mean held-out loss over the inner folds,
-        unsmoothed, which ranks them), ``epochs``, ``seconds``, ``pruned_at`` (``"epoch K"`` by
-        successive halving, ``"budget"``) and ``chosen``."""
+        unsmoothed, which ranks them), ``holdout_loss`` (single-label classifiers: the
+        cross-entropy on the shared holdout at its best temperature, by which fine-tuning
+        candidates and the best head are compared; NaN for regressors, multilabel ``y``,
+        a perfectly separated holdout and candidates never evaluated), ``epochs``,
+        ``seconds``, ``pruned_at`` (``"epoch K"`` by successive halving, ``"budget"``) and
+        ``chosen``."""
 
 CLASSIFIER_ATTRIBUTES = """
     classes_ : ndarray of shape (n_classes,)
