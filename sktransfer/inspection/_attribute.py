@@ -73,9 +73,9 @@ def attribute(
         confident model's probability barely moves with its input, so its gradients
         vanish: explain logits unless you need probabilities.
     layer : str, int, list of them, or None, default=None
-        Grad-CAM's (or HiResCAM's) block (a name from ``backbone.block_names()``, or its index), or
-        several blocks: the geometric mean of their maps, each scaled to a maximum of
-        1. None: the last block at each of the backbone's two coarsest resolutions (for
+        Grad-CAM's (or HiResCAM's) block (a name from ``backbone.block_names()``, or its
+        index), or several blocks: the geometric mean of their maps, each scaled to a
+        maximum of 1. None: the last block at each of the backbone's two coarsest resolutions (for
         EfficientNet-Lite0, ``["blocks.4", "head"]``, at 1/16 and 1/32 of the input),
         finer than the last block alone and more faithful in the deletion test (see the
         explanations guide).
@@ -123,14 +123,13 @@ def attribute(
 
 # ------------------------------------------------------------------ images
 def _attribute_images(view, X, method, target, layer, n_steps, batch_size, verbose):
-    from captum.attr import IntegratedGradients, LayerGradCam, LayerGradientXActivation
+    from captum.attr import IntegratedGradients
 
     items = image_inputs(X, "attribute")
     dataset = ImageDataset(items, _sized(eval_transform(view.data_config)))
     maps = []
     if method in CAM_METHODS:
-        kind = LayerGradCam if method == "gradcam" else LayerGradientXActivation
-        explainers = [kind(view.image_scores, m) for m in _cam_layers(view, layer)]
+        cams = [_block_cam(method, view.image_scores, m) for m in _cam_layers(view, layer)]
     else:
         explainer = IntegratedGradients(view.image_scores)
     with torch.enable_grad():
@@ -150,7 +149,7 @@ def _attribute_images(view, X, method, target, layer, n_steps, batch_size, verbo
                     internal_batch_size=batch_size,
                 ).sum(dim=1)  # the channels' contributions to each pixel
             else:
-                result = _fused_cam(explainers, x, goal)
+                result = _fused_cam(cams, x, goal)
             for (height, width), crop_map in zip(sizes, result.detach().cpu().numpy()):
                 maps.append(to_original(crop_map, height, width, view.data_config))
     return maps
@@ -176,20 +175,28 @@ def _sized(transform):
     return sized
 
 
-def _fused_cam(explainers, x, goal):
+def _block_cam(method, scores, module):
+    """``(x, goal) -> (N, 1, h, w)``: ``method``'s class activation map of ``module``'s
+    output, ReLU'd. Grad-CAM weighs each channel by its gradient averaged over the
+    positions; HiResCAM sums each position's gradient times activation over channels."""
+    from captum.attr import LayerGradCam, LayerGradientXActivation
+
+    if method == "gradcam":
+        explainer = LayerGradCam(scores, module)
+        return lambda x, goal: explainer.attribute(x, target=goal, relu_attributions=True)
+    explainer = LayerGradientXActivation(scores, module)
+    return lambda x, goal: explainer.attribute(x, target=goal).sum(dim=1, keepdim=True).clamp_min(0)
+
+
+def _fused_cam(cams, x, goal):
     """Each block's class activation map at the input's resolution, scaled to a maximum
     of 1 per image (blocks differ in scale), and their geometric mean: a pixel ranks high
     where the fine and the coarse maps agree, as Guided Grad-CAM multiplies a fine map by
     a coarse one. One block's map is returned as it is."""
-    from captum.attr import LayerAttribution, LayerGradCam
+    from captum.attr import LayerAttribution
 
-    maps = []
-    for explainer in explainers:
-        if isinstance(explainer, LayerGradCam):  # the channels' mean gradients weigh them
-            cam = explainer.attribute(x, target=goal, relu_attributions=True)
-        else:  # HiResCAM: each position's gradient times activation, summed over channels
-            cam = explainer.attribute(x, target=goal).sum(dim=1, keepdim=True).clamp_min(0)
-        maps.append(LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), "bilinear")[:, 0])
+    size = tuple(x.shape[-2:])
+    maps = [LayerAttribution.interpolate(cam(x, goal), size, "bilinear")[:, 0] for cam in cams]
     if len(maps) == 1:
         return maps[0]
     peaks = [m.amax(dim=(1, 2), keepdim=True).clamp_min(1e-12) for m in maps]
