@@ -114,3 +114,17 @@ def test_self_training_corrects_noisy_starting_scores_and_holds_the_shares():
     assert (predicted == y).mean() > start_accuracy + 0.08
     start_share = starting.argmax(axis=1).mean()
     assert abs(predicted.mean() - start_share) < 0.1  # no class swallowed the other
+
+
+def test_reads_one_text_column_as_the_embedders_do():
+    import pandas as pd
+
+    X, y = reviews()
+    labels = {0: "bad", 1: "good"}
+    expected = clf(labels=labels).fit(X).predict(X)
+    frame, column = pd.DataFrame({"review": X}), np.asarray(X, dtype=object)[:, None]
+    for inputs in (frame, column):
+        model = clf(labels=labels).fit(inputs)  # transductive: it adapts to all 40 texts
+        np.testing.assert_array_equal(model.predict(inputs), expected)
+    with pytest.raises(ValueError, match="text 3 is None"):
+        clf(labels=labels, transductive=False).fit(X).predict(X[:3] + [None])

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._descriptions import ScoredClassesMixin, class_prototypes, classes_and_descriptions
 from .._persistence import Portable
+from ..data import text_inputs
 from ..embedding import TextEmbedder
 from ._transductive import TransductiveMixin
 
@@ -153,7 +154,9 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
                 verbose=self.verbose,
             )
         )
-        texts = [] if X is None else list(X)
+        # One column of a DataFrame or an (n, 1) array is read as TextEmbedder reads it;
+        # no texts at all is allowed when nothing is adapted to them.
+        texts = [] if X is None or (hasattr(X, "__len__") and len(X) == 0) else text_inputs(X, owner)
         self.embedder_ = embedder.fit(texts or ["a"])
         self.prototypes_ = class_prototypes(self.embedder_.transform, described)
         self._fit_adaptation(texts, self.embedder_.transform, owner, "texts")
@@ -161,7 +164,8 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
 
     def _scores(self, X):
         check_is_fitted(self, "prototypes_")
-        return self._adapted_scores(self.embedder_.transform(list(X)), 1.0 / self.temperature)
+        texts = text_inputs(X, type(self).__name__)
+        return self._adapted_scores(self.embedder_.transform(texts), 1.0 / self.temperature)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
