@@ -183,6 +183,8 @@ def test_the_target_changes_the_explanation(image_pipeline, images):
         attribute(image_pipeline, X, target="wasp")
     with pytest.raises(ValueError, match="target has 3 entries for 2 inputs"):
         attribute(image_pipeline, X, target=["ant"] * 3)
+    with pytest.raises(ValueError, match=r"target 'wasp' \(input 1\)"):  # counted in X, not in a batch
+        attribute(image_pipeline, X, "gradcam", target=["ant", "wasp"], batch_size=1)
 
 
 def test_gradcam_layer_choice(image_pipeline, images):

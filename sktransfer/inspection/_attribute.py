@@ -269,7 +269,7 @@ def _targets(view, target, n_inputs, start, count, predicted):
         raise ValueError(
             f"attribute: target has {len(target)} entries for {n_inputs} inputs; give one per input."
         )
-    return view.target_indices(list(target)[start : start + count])
+    return view.target_indices(list(target)[start : start + count], first=start)
 
 
 # ------------------------------------------------------------------- texts

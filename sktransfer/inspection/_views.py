@@ -69,16 +69,16 @@ class ModelView:
             )
         return replace(self, output=output)
 
-    def target_indices(self, targets):
+    def target_indices(self, targets, first=0):
         """Column indices of the explained outputs: ``targets`` are class labels (or, for a
-        regressor, output indices)."""
+        regressor, output indices), those of the inputs from number ``first`` on."""
         labels = list(self.classes)
         indices = []
         for i, target in enumerate(targets):
             if target not in labels:
                 what = "an output index of the regressor" if self.regressor else "a class of the model"
                 raise ValueError(
-                    f"attribute: target {target!r} (input {i}) is not {what}; choose from "
+                    f"attribute: target {target!r} (input {first + i}) is not {what}; choose from "
                     f"{np.asarray(self.classes).tolist()}."
                 )
             indices.append(labels.index(target))
