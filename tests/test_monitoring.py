@@ -129,8 +129,8 @@ def test_errors_name_the_culprit():
     detector = DriftDetector("classifier").fit(gaussian(50, 0))
     with pytest.raises(ValueError, match="X has 3 features, but the reference has 8"):
         detector.test(gaussian(10, 1, dim=3))
-    with pytest.raises(ValueError, match="X has 4 rows; method='classifier' needs at least 5"):
-        detector.test(gaussian(4, 1))
+    with pytest.raises(ValueError, match="X has 1 rows; method='classifier' needs at least 2"):
+        detector.test(gaussian(1, 1))
     with pytest.raises(ValueError, match="fewer than one window of 60"):
         detector.test_windows(gaussian(40, 1), window=60)
     with pytest.raises(ValueError, match="step=0 must be a positive integer"):
@@ -163,18 +163,48 @@ def test_unbiased_mmd_for_several_labellings_at_once():
     assert len(set(np.round(together, 8))) > 1
 
 
-def test_the_classifier_statistic_is_the_out_of_fold_auc():
+def test_the_classifier_statistic_is_the_held_out_auc():
     from sklearn.metrics import roc_auc_score
 
-    from sktransfer.monitoring._two_sample import out_of_fold_scores
+    from sktransfer.monitoring._two_sample import held_out_scores
 
     reference, new = gaussian(80, 0), gaussian(30, 1, shift=0.8)
     detector = DriftDetector("classifier", n_permutations=20, random_state=5).fit(reference)
     result = detector.test(new)
     pooled = np.vstack([reference, new])
     is_new = np.r_[np.zeros(80, int), np.ones(30, int)]
-    scores, _ = out_of_fold_scores(detector._make_classifier(), pooled, is_new, 5, np.random.default_rng(5))
-    assert result.statistic == pytest.approx(roc_auc_score(is_new, scores))
+    scores, held_out = held_out_scores(
+        detector._make_classifier(), pooled, is_new, 0.5, np.random.default_rng(5)
+    )
+    assert len(held_out) == result.details["n_held_out"] == 40 + 15
+    # a share of each side, never all of it: two rows a side are enough
+    _, two = held_out_scores(
+        detector._make_classifier(), pooled[78:82], is_new[78:82], 0.01, np.random.default_rng(0)
+    )
+    assert sorted(is_new[78:82][two]) == [0, 1]
+    assert result.statistic == pytest.approx(roc_auc_score(is_new[held_out], scores))
+
+
+def test_the_classifier_test_keeps_its_false_alarm_rate_on_small_samples():
+    # Permuting labels within cross-validation folds alarmed on about 12 % of these (the
+    # folds' models share labels, so their AUCs move together); held-out rows are exact.
+    alarms = [
+        DriftDetector("classifier", n_permutations=99, random_state=t)
+        .fit(gaussian(20, 1000 + t, dim=2))
+        .test(gaussian(20, 5000 + t, dim=2))
+        .drift
+        for t in range(300)
+    ]
+    assert np.mean(alarms) <= 0.08
+
+
+def test_a_labelling_that_mirrors_the_observed_one_counts_as_extreme():
+    # 3 vs 3 rows: 20 labellings, two of them (the observed one and the sides swapped) with
+    # the observed MMD; the exact p-value is at least 2 / 20, whatever rounding does.
+    rng = np.random.default_rng(140)
+    reference, new = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    result = DriftDetector("mmd", n_permutations=2000, random_state=40).fit(reference).test(new)
+    assert result.p_value > 0.08  # 2,000 random labellings: about 0.1 (it was 0.0005)
 
 
 def test_too_few_permutations_warn():

@@ -27,7 +27,7 @@ class DriftResult:
     ----------
     method : str
     statistic : float
-        Unbiased MMD^2 (``"mmd"``), cross-validated ROC AUC (``"classifier"``, 0.5 means
+        Unbiased MMD^2 (``"mmd"``), held-out ROC AUC (``"classifier"``, 0.5 means
         indistinguishable) or the largest per-feature KS distance (``"ks"``).
     p_value : float
         Permutation p-value (``"mmd"``, ``"classifier"``); Bonferroni-corrected smallest
@@ -64,9 +64,10 @@ class DriftDetector(Portable, BaseEstimator):
         - ``"mmd"``: kernel maximum mean discrepancy (Gaussian kernel, bandwidth by the
           median heuristic on the pooled sample) with a permutation test. Sensitive to
           any change of distribution; cost grows with ``(n_reference + n_new)**2``.
-        - ``"classifier"``: a classifier learns to tell new rows from reference rows;
-          the statistic is its cross-validated ROC AUC, the p-value from permuting the
-          labels within each test fold. Strong when the shift lies in a few directions.
+        - ``"classifier"``: a classifier learns to tell new rows from reference rows
+          on one share of them; the statistic is its ROC AUC on the others
+          (``test_size``), the p-value from permuting their labels (exact: the model
+          never saw them). Strong when the shift lies in a few directions.
         - ``"ks"``: a Kolmogorov-Smirnov test on each feature, the smallest p-value
           corrected for the number of features (Bonferroni). Cheap; says which feature
           moved most (``details["most_shifted_feature"]``).
@@ -83,10 +84,11 @@ class DriftDetector(Portable, BaseEstimator):
         For ``"classifier"``; cloned. None: standardised logistic regression
         (``C=0.1``: embeddings are wide and batches small) with balanced class weights
         (the new batch is usually much smaller than the reference).
-    cv : int, default=5
-        Folds of the ``"classifier"`` test.
+    test_size : float, default=0.5
+        For ``"classifier"``: the share of each side's rows held out to score the
+        classifier on (stratified); it is fitted on the rest.
     random_state : int, RandomState or None, default=None
-        Seeds permutations and folds; an int makes every ``test`` reproducible.
+        Seeds permutations and the held-out rows; an int makes every ``test`` reproducible.
 
     Attributes
     ----------
@@ -110,7 +112,7 @@ class DriftDetector(Portable, BaseEstimator):
         "alpha": [Interval(Real, 0, 1, closed="neither")],
         "n_permutations": [Interval(Integral, 1, None, closed="left")],
         "classifier": [None, HasMethods(["fit"])],
-        "cv": [Interval(Integral, 2, None, closed="left")],
+        "test_size": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
     }
 
@@ -122,7 +124,7 @@ class DriftDetector(Portable, BaseEstimator):
         alpha=0.05,
         n_permutations=500,
         classifier=None,
-        cv=5,
+        test_size=0.5,
         random_state=None,
     ):
         self.method = method
@@ -130,7 +132,7 @@ class DriftDetector(Portable, BaseEstimator):
         self.alpha = alpha
         self.n_permutations = n_permutations
         self.classifier = classifier
-        self.cv = cv
+        self.test_size = test_size
         self.random_state = random_state
 
     def fit(self, X, y=None):
@@ -236,11 +238,10 @@ class DriftDetector(Portable, BaseEstimator):
         return features
 
     def _check_size(self, n, what):
-        least = self.cv if self.method == "classifier" else 2
-        if n < least:
+        if n < 2:
             raise ValueError(
-                f"{type(self).__name__}: {what} has {n} rows; method={self.method!r} needs at least "
-                f"{least}" + (" (one per fold of cv)." if self.method == "classifier" else ".")
+                f"{type(self).__name__}: {what} has {n} rows; method={self.method!r} needs at least 2"
+                + (" (one to fit the classifier on, one held out)." if self.method == "classifier" else ".")
             )
 
     def _make_classifier(self):
@@ -256,7 +257,7 @@ class DriftDetector(Portable, BaseEstimator):
             statistic, p_value, details = mmd_test(reference, new, self.n_permutations, rng)
         elif self.method == "classifier":
             statistic, p_value, details = classifier_test(
-                reference, new, self._make_classifier(), self.cv, self.n_permutations, rng
+                reference, new, self._make_classifier(), self.test_size, self.n_permutations, rng
             )
         else:
             statistic, p_value, details = ks_test(reference, new)
