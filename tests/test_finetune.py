@@ -873,3 +873,19 @@ def test_a_fitted_model_keeps_no_training_state():
     before = model.predict_proba(texts)
     model.set_params(warm_start=True).fit(texts, y)  # a warm start still trains on
     assert model.n_epochs_ == 2 and not np.allclose(model.predict_proba(texts), before)
+
+
+def test_a_failed_fit_leaves_an_earlier_fit_as_it_was():
+    X, y = dark_bright(24)
+    clf = ImageClassifier("tiny_cnn", freeze="backbone", **FAST).fit(X, y)
+    classes, expected = clf.classes_.copy(), clf.predict_proba(X)
+    with pytest.raises(ValueError, match="cannot be combined with head_init"):  # after y is read
+        clf.set_params(freeze="auto", head_init="random").fit(X, np.array(["a", "b", "c"] * 8))
+    np.testing.assert_array_equal(clf.classes_, classes)
+    np.testing.assert_allclose(clf.predict_proba(X), expected)
+
+    reg = ImageRegressor("tiny_cnn", freeze="backbone", **FAST).fit(X, np.linspace(0, 1, 24))
+    expected = reg.predict(X)
+    with pytest.raises(ValueError, match="cannot be combined with head_init"):
+        reg.set_params(freeze="auto", head_init="random").fit(X, 1000 + 50 * np.linspace(0, 1, 24))
+    np.testing.assert_allclose(reg.predict(X), expected)  # not in the new targets' units

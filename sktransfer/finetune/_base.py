@@ -174,7 +174,20 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             sample_domain=sample_domain,
         )
 
-    def _fit(
+    def _fit(self, X, y, **kwargs):
+        """Fit (see :meth:`_train`); if the fit fails or is interrupted, the fitted state it
+        changed is put back (the classes, the targets' scale, the recipe), so an earlier
+        fit still predicts as before. A warm start that fails mid-training keeps the
+        weights it reached, as scikit-learn's warm-started estimators do."""
+        before = dict(self.__dict__)
+        try:
+            return self._train(X, y, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _train(
         self,
         X,
         y,
@@ -342,7 +355,8 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             if self.verbose:
                 self._print_choice(choice)
         elif unvalidated is not None:
-            self.auto_report_ = unvalidated_report(self, self._fixed_recipe(), unvalidated)
+            trained = replace(self._fixed_recipe(), image_size=getattr(self, "image_size_", None))
+            self.auto_report_ = unvalidated_report(self, trained, unvalidated)
         elif not continuing:
             self.__dict__.pop("auto_report_", None)  # from an earlier fit with freeze="auto"
         return self
@@ -354,17 +368,9 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         return Recipe(freeze, self.lr, self.lr_decay, getattr(self, "image_size", None))
 
     def _search(self, X, targets, weights, groups, seed):
-        """Run freeze="auto"'s search; if it fails, the fitted state it changed (the
-        resolution, the recipe) is put back, so an earlier fit still predicts as before."""
-        changed = ("data_config_", "image_size_", "freeze_", "lr_", "lr_decay_", "augment_")
-        before = {name: self.__dict__[name] for name in changed if name in self.__dict__}
-        try:
-            return AutoSearch(self, X, targets, weights, groups, seed, self._fixed_recipe()).run()
-        except BaseException:
-            for name in changed:
-                self.__dict__.pop(name, None)
-            self.__dict__.update(before)
-            raise
+        """Run freeze="auto"'s search (a failed one leaves the fitted state as it was: see
+        :meth:`_fit`)."""
+        return AutoSearch(self, X, targets, weights, groups, seed, self._fixed_recipe()).run()
 
     def _apply_recipe(self, recipe):
         """Train by ``recipe`` from now on: its values become the fitted ``freeze_``, ``lr_``
