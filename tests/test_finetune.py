@@ -2,9 +2,11 @@
 
 import pickle
 import re
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -889,3 +891,28 @@ def test_a_failed_fit_leaves_an_earlier_fit_as_it_was():
     with pytest.raises(ValueError, match="cannot be combined with head_init"):
         reg.set_params(freeze="auto", head_init="random").fit(X, 1000 + 50 * np.linspace(0, 1, 24))
     np.testing.assert_allclose(reg.predict(X), expected)  # not in the new targets' units
+
+
+def test_balanced_class_weights_count_rows_by_their_sample_weight():
+    X, y = dark_bright(30)
+    w = np.ones(30)
+    w[np.flatnonzero(y == "dark")[:10]] = 0  # a weightless row is a dropped row
+    kw = dict(freeze="backbone", class_weight="balanced", max_epochs=1, random_state=0)
+    weighted = ImageClassifier("tiny_cnn", **kw).fit(X, y, sample_weight=w)
+    dropped = ImageClassifier("tiny_cnn", **kw).fit(X[w > 0], y[w > 0])
+    torch.testing.assert_close(weighted.net_.criterion_.weight, dropped.net_.criterion_.weight)
+    torch.testing.assert_close(
+        weighted.net_.criterion_.weight, torch.tensor([2 / 3, 2.0])
+    )  # 20 bright, 5 dark
+
+
+def test_unit_sample_weights_equal_none_with_class_weights():
+    X, y = dark_bright(24)
+    kw = dict(freeze="backbone", class_weight={"dark": 1.0, "bright": 3.0}, **FAST)
+    plain = ImageClassifier("tiny_cnn", **kw).fit(X, y)
+    with warnings.catch_warnings():  # a Series (read-only under copy-on-write) is copied, not viewed
+        warnings.filterwarnings("error", message=".*not writable")
+        ones = ImageClassifier("tiny_cnn", **kw).fit(X, y, sample_weight=pd.Series(np.ones(24)))
+    # the weighted and unweighted code paths differ by rounding (2e-4 with or without class
+    # weights); dividing by the sum of the weights alone made it 1e-2
+    np.testing.assert_allclose(ones.predict_proba(X), plain.predict_proba(X), atol=1e-3)

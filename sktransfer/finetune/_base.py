@@ -241,7 +241,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                     self._apply_recipe(replace(recipe, image_size=getattr(self, "image_size_", None)))
             elif search and self.freeze == "auto":
                 self._check_auto(owner, adaptations, specs)
-                unvalidated = self._auto_shortfall(owner, targets, groups)
+                unvalidated = self._auto_shortfall(owner, targets, groups, weights)
                 if unvalidated is None:
                     # The search draws from its own copy of the seeded generators, so the refit
                     # draws exactly as a fit with the chosen recipe and this random_state would.
@@ -377,10 +377,10 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         and ``lr_decay_`` that the fit reads (images: ``image_size_`` too)."""
         self.freeze_, self.lr_, self.lr_decay_ = recipe.freeze, recipe.lr, recipe.lr_decay
 
-    def _auto_shortfall(self, owner, targets, groups):
+    def _auto_shortfall(self, owner, targets, groups, weights):
         """Why freeze="auto" cannot hold out rows to validate on, or None. When it cannot,
         it says so and the fit trains the fixed default: few-shot data degrades, never fails."""
-        reason = validation_shortfall(self, targets, groups)
+        reason = validation_shortfall(self, targets, groups, weights)
         if reason is not None:
             warnings.warn(
                 f"{owner}: freeze='auto' validates its candidates on held-out training rows, but "
@@ -436,8 +436,9 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         (cross-validated, grouped by ``groups``). ``quiet``: no progress bar (the search
         fits many). ``alone``: the head is the whole model, no training follows."""
         y = targets[rows].to(self.device_)
-        criterion = self._head_criterion(targets[rows], alone).to(self.device_)
-        w = None if weights is None else weights[rows].to(self.device_)
+        w = None if weights is None else weights[rows]
+        criterion = self._head_criterion(targets[rows], alone, w).to(self.device_)
+        w = None if w is None else w.to(self.device_)
         return fit_head_on_features(
             head,
             features[rows].to(self.device_),
@@ -508,9 +509,10 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         if collate is not None:
             options["collate_fn"] = collate
         accelerated = {} if self.accelerator is None else {"accelerator": self.accelerator}
+        labelled, labelled_weights = train_ds.labelled_targets()
         net = net_class(self.accelerator is not None)(
             module=module,
-            criterion=self._criterion(train_ds.labelled_targets()),
+            criterion=self._criterion(labelled, weights=labelled_weights),
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
             lr=self.lr_,
@@ -660,13 +662,13 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         model.head = head
         return model
 
-    def _head_criterion(self, targets, alone):
+    def _head_criterion(self, targets, alone, weights=None):
         """The loss a head fitted on frozen features minimises: the training loss when
         fine-tuning follows (LP-FT); when the head is the whole model, the plain one, as
         a logistic regression's. Label smoothing, a fine-tuning regulariser, would cap
         the head's confidence and blur the held-out losses its penalty and ``freeze="auto"``'s
         resolution are chosen by."""
-        return self._criterion(targets, label_smoothing=0.0 if alone else None)
+        return self._criterion(targets, label_smoothing=0.0 if alone else None, weights=weights)
 
     def _fit_probe_head(self, model, X, features, targets, weights, groups, train_idx, seed, alone=False):
         """Fit the new head on the frozen backbone's features (LP-FT; ``alone``: no training
@@ -923,7 +925,7 @@ def _check_weights(sample_weight, n_samples, owner):
         )
     if weights.sum() <= 0:
         raise ValueError(f"{owner}: sample_weight sums to 0: no sample would count.")
-    return torch.as_tensor(weights, dtype=torch.float32)
+    return torch.tensor(weights, dtype=torch.float32)  # a copy: pandas may hand over a read-only view
 
 
 def _append_training_rows(rows, X, targets, weights, source, groups, train_idx, labelled):

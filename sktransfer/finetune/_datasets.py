@@ -29,5 +29,7 @@ class Labelled(torch.utils.data.Dataset):
         return self.inputs[index], target
 
     def labelled_targets(self):
-        """The targets of the labelled (source) rows: what class weights are computed from."""
-        return self.targets if self.domains is None else self.targets[self.domains > 0]
+        """The targets of the labelled (source) rows and their weights (None: unweighted):
+        what class weights are computed from."""
+        rows = slice(None) if self.domains is None else self.domains > 0
+        return self.targets[rows], None if self.weights is None else self.weights[rows]

@@ -160,7 +160,8 @@ TEXT = """
 
 CLASSIFIER = """
     class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss.
+        Weights of the classes in the loss. "balanced": ``n_samples / (n_classes *
+        count)`` on the training rows, each counted by its sample weight.
     label_smoothing : float, default=0.1
         Of the training loss, and of the probe head that starts training. A head
         fitted alone as the whole model (a head-only choice of ``freeze="auto"``) is

@@ -266,7 +266,7 @@ class MultiTaskTargets(MultiOutputMixin):
     def _n_outputs(self):
         return max(task.stop for task in self.tasks_.values())
 
-    def _criterion(self, targets, label_smoothing=None):
+    def _criterion(self, targets, label_smoothing=None, weights=None):
         smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
         return MultiTaskLoss(list(self.tasks_.values()), smoothing)
 

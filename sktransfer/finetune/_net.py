@@ -206,9 +206,11 @@ QUIET_CALLBACKS = frozenset(
 
 def weighted_loss(criterion, y_pred, target, weight):
     """``sum(w_i * loss_i) / sum(w_i)``: integer weights act as repeated rows, zeros as
-    dropped ones. ``loss_i`` is the criterion's per-sample loss (class weights included).
-    A criterion with ``takes_sample_weight`` weighs the rows itself (multi-task: each task
-    averages over its own labelled rows)."""
+    dropped ones. ``loss_i`` is the criterion's per-sample loss (class weights included);
+    with class weights ``c``, the sum is divided by ``sum(w_i * c[y_i])``, as the
+    unweighted loss divides by ``sum(c[y_i])``, so weights of one give the same loss as
+    none. A criterion with ``takes_sample_weight`` weighs the rows itself (multi-task:
+    each task averages over its own labelled rows)."""
     if getattr(criterion, "takes_sample_weight", False):
         return criterion(y_pred, target, weight)
     reduction = criterion.reduction
@@ -219,7 +221,11 @@ def weighted_loss(criterion, y_pred, target, weight):
         criterion.reduction = reduction
     if losses.ndim > 1:  # multilabel and multi-output: the mean over the outputs
         losses = losses.mean(dim=tuple(range(1, losses.ndim)))
-    return (losses * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
+    norm = weight
+    class_weight = getattr(criterion, "weight", None)
+    if class_weight is not None and target.ndim == 1 and not target.is_floating_point():
+        norm = weight * class_weight.to(weight.device)[target]
+    return (losses * weight).sum() / norm.sum().clamp_min(torch.finfo(weight.dtype).tiny)
 
 
 # What an Accelerator keeps of what it prepared (its private lists, read defensively).

@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 from torch import nn
 
@@ -82,8 +81,9 @@ class ClassifierTargets(ClassifierMixin):
     def _n_outputs(self):
         return len(self.classes_)
 
-    def _criterion(self, targets, label_smoothing=None):
-        """The training loss; ``label_smoothing`` overrides the estimator's (None: keep it)."""
+    def _criterion(self, targets, label_smoothing=None, weights=None):
+        """The training loss; ``label_smoothing`` overrides the estimator's (None: keep it).
+        ``targets`` and their sample ``weights`` are those of the rows it trains on."""
         if self.multilabel_:
             if self.class_weight is not None:
                 raise ValueError(
@@ -91,25 +91,33 @@ class ClassifierTargets(ClassifierMixin):
                     "multilabel y (each label is its own binary problem); leave it None."
                 )
             return nn.BCEWithLogitsLoss()
-        weight = None
-        if self.class_weight is not None:
-            if self.class_weight == "balanced":
-                # Classes absent from this y (declared by partial_fit's classes=) weigh 1.
-                y = targets.numpy()
-                present = np.unique(y)
-                weight = np.ones(len(self.classes_))
-                weight[present] = compute_class_weight("balanced", classes=present, y=y)
-            else:
-                unknown = [c for c in self.class_weight if c not in set(self.classes_.tolist())]
-                if unknown:
-                    raise ValueError(
-                        f"{type(self).__name__}: class_weight names {unknown}, which are not classes of "
-                        f"y {self.classes_.tolist()}; use the labels as they appear in y."
-                    )
-                weight = np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
-            weight = torch.as_tensor(weight, dtype=torch.float32)
+        weight = self._class_weights(targets, weights)
+        weight = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
         smoothing = self.label_smoothing if label_smoothing is None else label_smoothing
         return nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
+
+    def _class_weights(self, targets, weights=None):
+        """One weight per class of ``classes_`` from ``class_weight``, or None. "balanced"
+        counts each row by its sample weight, as scikit-learn does (a zero-weight row is a
+        dropped row); classes absent from these rows (declared by partial_fit's
+        ``classes=``) weigh 1."""
+        if self.class_weight is None:
+            return None
+        if self.class_weight == "balanced":
+            y = np.asarray(targets)
+            w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+            totals = np.bincount(y, weights=w, minlength=len(self.classes_))
+            present = totals > 0
+            balanced = np.ones(len(self.classes_))
+            balanced[present] = totals.sum() / (present.sum() * totals[present])
+            return balanced
+        unknown = [c for c in self.class_weight if c not in set(self.classes_.tolist())]
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: class_weight names {unknown}, which are not classes of "
+                f"y {self.classes_.tolist()}; use the labels as they appear in y."
+            )
+        return np.array([self.class_weight.get(c, 1.0) for c in self.classes_])
 
     def _stratify(self, targets):
         return None if self.multilabel_ else targets.numpy()
@@ -215,7 +223,7 @@ class RegressorTargets(RegressorMixin):
     def _n_outputs(self):
         return self.n_targets_
 
-    def _criterion(self, targets, label_smoothing=None):
+    def _criterion(self, targets, label_smoothing=None, weights=None):
         return nn.MSELoss()
 
     def _inner_score(self, outputs, targets, weights):

@@ -5,7 +5,6 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 
 from .._descriptions import described_texts
 from ..data import TEXT_AUGMENT_PRESETS, subset, text_augmenter
@@ -203,14 +202,9 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
             raise ValueError(f"{owner}: strategy='contrastive' needs one label per text, not a multilabel y.")
         y = targets[train_idx].numpy()
         row_weights = None if weights is None else weights[train_idx].numpy()
-        if self.class_weight is not None:
-            present = np.unique(y)
-            if self.class_weight == "balanced":
-                per_class = compute_class_weight("balanced", classes=present, y=y)
-            else:
-                per_class = np.array([self.class_weight.get(self.classes_[k], 1.0) for k in present])
-            lookup = dict(zip(present, per_class))
-            row_weights = (1.0 if row_weights is None else row_weights) * np.array([lookup[k] for k in y])
+        per_class = self._class_weights(y, row_weights)
+        if per_class is not None:
+            row_weights = (1.0 if row_weights is None else row_weights) * per_class[y]
         self.contrastive_pairs_, self.contrastive_loss_ = train_contrastive(
             model,
             subset(X, train_idx),
