@@ -2,6 +2,7 @@
 
 import math
 import pickle
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -132,13 +133,29 @@ def test_one_group_trains_the_fixed_default_and_says_so():
     assert clf.freeze_ == auto_clf()._fixed_recipe().freeze
 
 
+def test_weightless_rows_are_dropped_rows_for_the_inner_folds():
+    X, y = dark_bright(30)
+    y = y.astype(object)
+    y[0] = "odd"  # one row of a third class, weighing nothing: as if it were not there
+    weights = np.ones(30)
+    weights[0] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "trained the fixed default"
+        clf = auto_clf(auto_budget=SCANT).fit(X, y, sample_weight=weights)
+    assert not clf.auto_report_["pruned_at"].astype(str).str.startswith("not validated").any()
+    targets = torch.as_tensor(np.searchsorted(clf.classes_, y))
+    for _, test in auto.inner_folds(clf, targets, None, 0, torch.as_tensor(weights)):
+        # the weighted rows of each class are spread over the folds
+        assert set(y[test][weights[test] > 0]) == {"dark", "bright"}
+
+
 def test_groups_for_the_splitter_alone_need_no_request(monkeypatch):
     """With routing on, groups passed for the splitter do not reach fit unless requested."""
     X, y = dark_bright(24)
     seen = []
     folds = auto.inner_folds
     monkeypatch.setattr(
-        auto, "inner_folds", lambda est, t, groups, seed: seen.append(groups) or folds(est, t, groups, seed)
+        auto, "inner_folds", lambda est, t, groups, *rest: seen.append(groups) or folds(est, t, groups, *rest)
     )
     with sklearn.config_context(enable_metadata_routing=True):
         cross_validate(
@@ -153,9 +170,9 @@ def test_groups_reach_the_search_through_metadata_routing(monkeypatch):
     seen = []
     folds = auto.inner_folds
 
-    def spy(estimator, targets, groups, seed):
+    def spy(estimator, targets, groups, *rest):
         seen.append(groups)
-        return folds(estimator, targets, groups, seed)
+        return folds(estimator, targets, groups, *rest)
 
     monkeypatch.setattr(auto, "inner_folds", spy)
     with sklearn.config_context(enable_metadata_routing=True):
@@ -471,6 +488,10 @@ def test_holdout_loss_is_blind_to_the_logits_scale(monkeypatch):
     separated = torch.zeros(len(rows), 2)
     separated[np.arange(len(rows)), targets] = 5.0
     assert math.isnan(search._holdout_loss(separated))
+    # constant logits know nothing (log 2, not "separated"); a diverged network ranks last
+    assert search._holdout_loss(torch.zeros(len(rows), 2)) == pytest.approx(math.log(2), rel=1e-5)
+    diverged = torch.full((len(rows), 2), float("nan"))
+    assert search._holdout_loss(diverged) == math.inf and math.isnan(search._score(diverged, rows))
     search.head_loss.sample_weight = search.weights = torch.zeros(len(weights))
     assert math.isnan(search._holdout_loss(logits))
 
@@ -494,3 +515,12 @@ def test_the_race_keeps_the_lowest_holdout_loss(monkeypatch):
     report = auto_clf(auto_budget=None).fit(X, y).auto_report_.set_index("candidate")
     assert report.loc["none", "epochs"] == 3 and pd.isna(report.loc["none", "pruned_at"])
     assert report.loc["last:2", "pruned_at"] == report.loc["first:2", "pruned_at"] == "epoch 1"
+
+
+def test_a_weightless_fold_adds_nothing_to_the_heads_cross_validation():
+    X, y = dark_bright(30)
+    weights = np.zeros(30)
+    weights[:6] = 1  # most folds hold out weightless rows only
+    report = auto_clf(auto_budget=AMPLE).fit(X, y, sample_weight=weights).auto_report_
+    heads = report[report["candidate"].str.startswith("head")]
+    assert np.isfinite(heads["cv_score"]).all() and (heads["cv_loss"] > 0).all()

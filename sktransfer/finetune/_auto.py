@@ -93,10 +93,24 @@ class Choice:
     search_seconds: float
 
 
-def validation_shortfall(estimator, targets, groups):
-    """Why the training rows cannot be split into inner folds (fewer than 2 rows of some
-    class, or fewer than 2 groups), or None when they can."""
+def _strata(estimator, targets, weights):
+    """The class of each row to stratify on (None: not stratified). Weightless rows are
+    dropped rows: they count towards no class (they join the largest, where they change
+    no fold's balance)."""
     stratify = estimator._stratify(targets)
+    if stratify is None or weights is None:
+        return stratify
+    weighted = np.asarray(weights) > 0
+    if not weighted.any():
+        return stratify
+    values, counts = np.unique(stratify[weighted], return_counts=True)
+    return np.where(weighted, stratify, values[counts.argmax()])
+
+
+def validation_shortfall(estimator, targets, groups, weights=None):
+    """Why the training rows cannot be split into inner folds (fewer than 2 rows of some
+    class, or fewer than 2 groups), or None when they can. Weightless rows do not count."""
+    stratify = _strata(estimator, targets, weights)
     if groups is not None and len(np.unique(groups)) < 2:
         return "it needs at least 2 groups to hold one out"
     if stratify is not None:  # class indices
@@ -109,11 +123,11 @@ def validation_shortfall(estimator, targets, groups):
     return None
 
 
-def inner_folds(estimator, targets, groups, seed):
+def inner_folds(estimator, targets, groups, seed, weights=None):
     """Inner cross-validation folds over the training rows: stratified for classes, grouped
     when ``groups`` are given (no group on both sides), ``INNER_FOLDS`` of them or fewer
     when a class or the groups are too few (at least 2: see ``validation_shortfall``)."""
-    stratify = estimator._stratify(targets)
+    stratify = _strata(estimator, targets, weights)
     n = len(targets)
     limit = n if groups is None else len(np.unique(groups))
     if stratify is not None:
@@ -166,7 +180,7 @@ class AutoSearch:
         self.X, self.targets, self.weights, self.seed = X, targets, weights, seed
         self.default = default
         self.groups = groups
-        self.folds = inner_folds(estimator, targets, groups, seed)
+        self.folds = inner_folds(estimator, targets, groups, seed, weights)
         self.fit_rows, self.holdout = self.folds[0]
         self.features = {}  # resolution -> features of every training row
         self.feature_seconds = {}
@@ -183,7 +197,9 @@ class AutoSearch:
         est._place(self.base)
         self.base.autocast_dtype = resolve_precision(est.device_, est.precision)
         # A head alone is the whole model: judged by the plain (unsmoothed) loss.
-        self.head_loss = ProbeLoss(est._head_criterion(self.targets, alone=True), self.weights)
+        self.head_loss = ProbeLoss(
+            est._head_criterion(self.targets, alone=True, weights=self.weights), self.weights
+        )
         candidates = est._auto_candidates(self.backbone, self.default)
         heads = [c for c in candidates if c.head_only]
         tuned = [c for c in candidates if not c.head_only]
@@ -258,7 +274,7 @@ class AutoSearch:
             return
         start = time.perf_counter()
         features = self._features_at(size)
-        scores, losses, penalties = [], [], PROBE_PENALTIES
+        scores, losses, sizes, penalties = [], [], [], PROBE_PENALTIES
         for fold, (train, test) in enumerate(self.folds):
             head = self._fresh_head()
             # The L2 penalty is cross-validated in the first fold and kept in the others
@@ -283,9 +299,16 @@ class AutoSearch:
             if fold == 0:  # its test rows are the shared holdout
                 candidate.holdout_loss = self._holdout_loss(logits)
             scores.append(self._score(logits, test))
-            losses.append(float(self.head_loss(logits, self.targets[test], test)))
-        candidate.score, candidate.cv_score = scores[0], float(np.mean(scores))
-        candidate.cv_loss = float(np.mean(losses))
+            losses.append(self.head_loss.total(logits, self.targets[test], test))
+            sizes.append(len(test) if self.weights is None else float(self.weights[test].sum()))
+        # Pooled over the folds, each row by its weight: a fold whose rows all weigh 0 adds
+        # nothing (its score is NaN, its loss 0).
+        sizes = np.asarray(sizes)
+        scored = sizes > 0
+        candidate.score = scores[0]
+        if scored.any():
+            candidate.cv_score = float(np.average(np.asarray(scores)[scored], weights=sizes[scored]))
+            candidate.cv_loss = float(np.sum(losses) / sizes.sum())
         candidate.seconds = time.perf_counter() - start
 
     def _fresh_head(self):
@@ -391,6 +414,8 @@ class AutoSearch:
 
     # -------------------------------------------------------------- outcome
     def _score(self, logits, rows):
+        if not torch.isfinite(logits).all():  # a diverged network: no score, it ranks last
+            return math.nan
         weights = None if self.weights is None else self.weights[rows]
         return float(self.est._inner_score(logits, self.targets[rows], weights))
 
@@ -401,16 +426,20 @@ class AutoSearch:
         for both), their losses compare what the logits' order and margins know. NaN for
         other losses (regressors, multilabel ``y``), a holdout whose rows all weigh 0, and
         a holdout so well separated that the loss only falls as the logits grow (its best
-        temperature the grid's lowest): there it says no more than accuracy."""
+        temperature the grid's lowest, not a flat loss): there it says no more than
+        accuracy. Infinite for logits that are not finite (a diverged network)."""
         if not isinstance(self.head_loss.criterion, torch.nn.CrossEntropyLoss):
             return math.nan
         if self.weights is not None and not float(self.weights[self.holdout].sum()) > 0:
             return math.nan
         targets, logits = self.targets[self.holdout], logits.float().cpu()
+        if not torch.isfinite(logits).all():
+            return math.inf
         with torch.no_grad():
             losses = [float(self.head_loss(logits / t, targets, self.holdout)) for t in TEMPERATURES]
         best = int(np.argmin(losses))
-        return math.nan if best == 0 else losses[best]
+        # constant logits give the same loss at every temperature: a loss, not a separation
+        return math.nan if best == 0 and losses[0] < losses[-1] else losses[best]
 
     def _winner(self, heads, tuned):
         # Heads (one model class) are ranked by their held-out loss, a finer measure than the
