@@ -57,6 +57,13 @@ def design_sets():
     return rest.iloc[:2000], {"2,000 phrases": rest.iloc[2000:4000], "2,000 phrases of 12+ words": long}
 
 
+def _scored(model, sets, check, seed, setting, **extra):
+    """One result row per scored set."""
+    for name, frame in sets.items():
+        accuracy = model.score(frame["sentence"], frame["label"])
+        yield dict(check=check, seed=seed, setting=setting, scored_on=name, accuracy=accuracy, **extra)
+
+
 def epochs(seeds, counts):
     train, sets = design_sets()
     for seed in seeds:
@@ -64,15 +71,7 @@ def epochs(seeds, counts):
             start = time.perf_counter()
             model = TextClassifier(random_state=seed, max_epochs=count).fit(train["sentence"], train["label"])
             seconds = time.perf_counter() - start
-            for name, frame in sets.items():
-                yield dict(
-                    check="epochs",
-                    seed=seed,
-                    setting=f"max_epochs={count}",
-                    scored_on=name,
-                    accuracy=model.score(frame["sentence"], frame["label"]),
-                    fit_seconds=round(seconds),
-                )
+            yield from _scored(model, sets, "epochs", seed, f"max_epochs={count}", fit_seconds=round(seconds))
 
 
 class _StartingWeights(Callback):
@@ -95,14 +94,7 @@ def interpolate(seeds):
                 for k, v in end.items()
             }
             model.net_.module_.load_state_dict(mixed)
-            for name, frame in sets.items():
-                yield dict(
-                    check="interpolate",
-                    seed=seed,
-                    setting=f"alpha={alpha}",
-                    scored_on=name,
-                    accuracy=model.score(frame["sentence"], frame["label"]),
-                )
+            yield from _scored(model, sets, "interpolate", seed, f"alpha={alpha}")
 
 
 def report(path):
