@@ -916,3 +916,14 @@ def test_unit_sample_weights_equal_none_with_class_weights():
     # the weighted and unweighted code paths differ by rounding (2e-4 with or without class
     # weights); dividing by the sum of the weights alone made it 1e-2
     np.testing.assert_allclose(ones.predict_proba(X), plain.predict_proba(X), atol=1e-3)
+
+
+def test_a_column_of_labels_is_read_as_scikit_learn_reads_it():
+    from sklearn.exceptions import DataConversionWarning
+
+    X, y = dark_bright(24)
+    expected = ImageClassifier("tiny_cnn", freeze="backbone", **FAST).fit(X, y).predict_proba(X)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        clf = ImageClassifier("tiny_cnn", freeze="backbone", **FAST).fit(X, pd.DataFrame({"label": y}))
+    assert clf.classes_.tolist() == ["bright", "dark"] and not clf.multilabel_
+    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6)

@@ -7,6 +7,7 @@ import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import column_or_1d
 from torch import nn
 
 
@@ -26,6 +27,8 @@ class ClassifierTargets(ClassifierMixin):
                 f"{owner}: y has NaN at index {int(np.flatnonzero(np.isnan(y).ravel())[0])}; drop or fill it."
             )
         kind = type_of_target(y)
+        if y.ndim == 2 and y.shape[1] == 1 and kind in ("binary", "multiclass"):
+            y = column_or_1d(y, warn=True)  # a column of labels, read as scikit-learn reads it
         multilabel = kind == "multilabel-indicator"
         if not multilabel and (kind not in ("binary", "multiclass") or y.ndim != 1):
             raise ValueError(
