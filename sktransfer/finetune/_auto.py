@@ -118,6 +118,14 @@ def validation_shortfall(estimator, targets, groups, weights=None):
         if counts.min() < 2:
             rare = estimator.classes_.tolist()[values[counts.argmin()]]
             return f"class {rare!r} has a single labelled row, none to hold out"
+        if groups is not None:  # a group is held out whole: a class needs two groups
+            for value in values:
+                if len(np.unique(np.asarray(groups)[stratify == value])) < 2:
+                    rare = estimator.classes_.tolist()[value]
+                    return (
+                        f"class {rare!r} lies in a single group, so no fold could both train on it "
+                        "and hold it out"
+                    )
     if len(targets) < 2:
         return "it needs at least 2 rows"
     return None
