@@ -186,15 +186,15 @@ def test_the_classifier_statistic_is_the_held_out_auc():
 
 
 def test_the_classifier_test_keeps_its_false_alarm_rate_on_small_samples():
-    # Permuting labels within cross-validation folds alarmed on about 12 % of these (the
-    # folds' models share labels, so their AUCs move together); held-out rows are exact.
-    alarms = [
-        DriftDetector("classifier", n_permutations=99, random_state=t)
-        .fit(gaussian(20, 1000 + t, dim=2))
-        .test(gaussian(20, 5000 + t, dim=2))
-        .drift
-        for t in range(300)
-    ]
+    # Permuting labels within cross-validation folds alarmed on 9 % of these (the folds'
+    # models share labels, so their AUCs move together); held-out rows are exact (5 %).
+    alarms = []
+    for t in range(300):
+        rng = np.random.default_rng(1000 + t)
+        reference, new = rng.normal(size=(20, 2)), rng.normal(size=(20, 2))
+        alarms.append(
+            DriftDetector("classifier", n_permutations=99, random_state=t).fit(reference).test(new).drift
+        )
     assert np.mean(alarms) <= 0.08
 
 
