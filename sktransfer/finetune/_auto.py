@@ -308,7 +308,7 @@ class AutoSearch:
                 candidate.holdout_loss = self._holdout_loss(logits)
             scores.append(self._score(logits, test))
             losses.append(self.head_loss.total(logits, self.targets[test], test))
-            sizes.append(len(test) if self.weights is None else float(self.weights[test].sum()))
+            sizes.append(self.head_loss.weight_of(test))
         # Pooled over the folds, each row by its weight: a fold whose rows all weigh 0 adds
         # nothing (its score is NaN, its loss 0).
         sizes = np.asarray(sizes)

@@ -60,10 +60,13 @@ class ProbeLoss:
         weight = self.sample_weight if index is None else self.sample_weight[index]
         return weighted_loss(self.criterion, y_pred, target, weight)
 
+    def weight_of(self, index):
+        """How much rows ``index`` count: their number, or their summed sample weight."""
+        return len(index) if self.sample_weight is None else float(self.sample_weight[index].sum())
+
     def total(self, y_pred, target, index):
         """The summed loss of rows ``index`` (weights summed), to add up across folds."""
-        size = len(index) if self.sample_weight is None else float(self.sample_weight[index].sum())
-        return float(self(y_pred, target, index)) * size
+        return float(self(y_pred, target, index)) * self.weight_of(index)
 
 
 def _choose_penalty(head, initial, features, targets, loss, folds, seed, groups, penalties, bar):
