@@ -61,6 +61,18 @@ def test_integer_weights_equal_repeated_rows_and_zeros_dropped_rows(model, X, y)
     assert not np.allclose(outputs(weighted, X), outputs(unweighted, X), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("scale", [1e38, 1e-46], ids=["huge", "tiny"])
+def test_weights_beyond_float32_range_fit_as_their_ratios(scale):
+    # Weights only count relative to each other: 1e38 would overflow a float32 sum, 1e-46
+    # would round to 0; both must fit as the same weights at a scale of one.
+    model, X, y = cases()[0]
+    weights = np.ones(len(y))
+    weights[0], weights[1], weights[2] = 3, 0, 2
+    scaled = model.__class__(**model.get_params()).fit(X, y, sample_weight=weights * scale)
+    plain = model.__class__(**model.get_params()).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(outputs(scaled, X), outputs(plain, X), rtol=1e-4, atol=1e-5)
+
+
 def test_probe_head_weights_equal_repeated_rows():
     generator = torch.Generator().manual_seed(0)
     features = torch.randn(30, 8, generator=generator)

@@ -909,7 +909,8 @@ def _check_groups(groups, n_samples, owner):
 
 
 def _check_weights(sample_weight, n_samples, owner):
-    """``sample_weight`` as a float32 tensor, or None when every sample counts once."""
+    """``sample_weight`` as a float32 tensor, the largest in [1, 2), or None when every
+    sample counts once."""
     if sample_weight is None:
         return None
     weights = np.asarray(sample_weight, dtype=np.float64)
@@ -925,6 +926,10 @@ def _check_weights(sample_weight, n_samples, owner):
         )
     if weights.sum() <= 0:
         raise ValueError(f"{owner}: sample_weight sums to 0: no sample would count.")
+    # Only ratios matter (every loss divides by the summed weight), so scale by a power of
+    # two, which is exact, to bring the largest into [1, 2): weights beyond float32's range
+    # (1e38 overflows a sum, 1e-46 becomes 0) then fit as their ratios say.
+    weights = np.ldexp(weights, -int(np.floor(np.log2(weights.max()))))
     return torch.tensor(weights, dtype=torch.float32)  # a copy: pandas may hand over a read-only view
 
 
