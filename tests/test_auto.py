@@ -123,6 +123,23 @@ def test_groups_stay_on_one_side_of_every_inner_fold():
     assert "at least 2 groups" in auto.validation_shortfall(clf, y, np.zeros(40))
 
 
+def test_regression_folds_hold_out_two_rows_or_the_fixed_default_trains():
+    # R² of a single held-out row is undefined: it would rank every candidate as NaN.
+    X, _ = dark_bright(12)
+    target = X.mean(axis=(1, 2, 3)) / 255
+    reg = ImageRegressor("tiny_cnn", freeze="auto", **FAST)
+    for n in (4, 5, 9, 12):
+        folds = auto.inner_folds(reg, torch.as_tensor(target[:n]), None, seed=0)
+        assert min(len(test) for _, test in folds) >= 2 and len(folds) == min(5, n // 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no undefined R²
+        fitted = reg.fit(X[:4], target[:4])
+    assert not fitted.auto_report_["pruned_at"].astype(str).str.startswith("not validated").any()
+    with pytest.warns(UserWarning, match=r"at least 4 rows \(2 to hold out in each of 2 folds\)"):
+        reg.fit(X[:3], target[:3])
+    assert reg.freeze_ == "last:3"
+
+
 def test_one_group_trains_the_fixed_default_and_says_so():
     X, y = dark_bright(12)
     with pytest.warns(UserWarning, match="at least 2 groups.*trained the fixed default"):
@@ -246,17 +263,33 @@ def test_text_candidates():
         ({"head_init": "random"}, "head_init"),
     ],
 )
-def test_auto_refuses_what_it_cannot_combine(params, culprit):
+def test_auto_trains_the_fixed_default_where_a_parameter_chooses_how_to_train(params, culprit):
+    # "auto" is the default: setting one of these must train as before, not fail or warn.
     X, y = dark_bright(16)
     domains = np.where(np.arange(16) < 8, 1, -1)
-    with pytest.raises(ValueError, match=f"freeze='auto'.*{culprit}"):
-        auto_clf(**params).fit(X, y, sample_domain=domains if culprit == "adaptation" else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = auto_clf(**params).fit(X, y, sample_domain=domains if culprit == "adaptation" else None)
+    assert clf.freeze_ == "last:3"
+    (row,) = clf.auto_report_.to_dict(orient="records")
+    assert (
+        row["chosen"] and row["pruned_at"].startswith("not validated") and f"{culprit}=" in row["pruned_at"]
+    )
 
 
 def test_multitask_estimators_refuse_auto():
     X, y = dark_bright(16)
     with pytest.raises(ValueError, match="freeze='auto' is not available"):
         ImageMultiTask("tiny_cnn", freeze="auto", **FAST).fit(X, np.c_[y, y])
+
+
+def test_a_warm_start_keeps_the_chosen_freeze_at_the_current_learning_rate():
+    X, y = dark_bright(16)
+    clf = auto_clf(auto_budget=SCANT).fit(X, y)
+    chosen, size = clf.freeze_, clf.image_size_
+    clf.set_params(warm_start=True, lr=1e-12, max_epochs=1).fit(X, y)
+    assert (clf.freeze_, clf.image_size_, clf.lr_) == (chosen, size, 1e-12)
+    assert {g["initial_lr"] for g in clf.net_.optimizer_.param_groups if g["name"] == "head"} == {1e-12}
 
 
 def test_groups_must_match_the_samples():

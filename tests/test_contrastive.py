@@ -138,12 +138,13 @@ def test_auto_strategy_falls_back_to_standard_where_pairs_cannot_apply(params, y
     assert model.strategy_ == "standard" and model.contrastive_pairs_ is None
 
 
-def test_auto_strategy_with_freeze_auto_searches_standard_recipes():
+def test_auto_strategy_choosing_pairs_makes_freeze_auto_train_its_fixed_default():
     labels = np.array([0, 1] * 8)
     texts = (TEXTS * 2)[: len(labels)]
     model = TextClassifier("tiny_text", strategy="auto", freeze="auto", max_epochs=1, random_state=0)
-    assert model.fit(texts, labels).strategy_ == "standard"
-    assert model.auto_report_["chosen"].sum() == 1
+    assert model.fit(texts, labels).strategy_ == "contrastive" and model.freeze_ == "none"
+    (reason,) = model.auto_report_["pruned_at"]
+    assert "strategy='auto'" in reason  # not searched, and it says why
 
 
 def test_auto_strategy_warm_start_goes_on_as_it_began(monkeypatch):

@@ -95,8 +95,6 @@ def test_description_errors_name_the_culprit():
         TextClassifier("tiny_text", class_descriptions={"x": "other"}).fit(TEXTS, LABELS)
     with pytest.raises(InvalidParameterError, match=r"class_descriptions\['pos'\] must be a non-empty"):
         TextClassifier("tiny_text", class_descriptions={"pos": ""}).fit(TEXTS, LABELS)
-    with pytest.raises(ValueError, match="freeze='auto'.*class_descriptions"):
-        TextClassifier("tiny_text", freeze="auto", class_descriptions=DESCRIPTIONS).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match="class_descriptions needs one label per text"):
         TextClassifier("tiny_text", class_descriptions={0: "a"}).fit(TEXTS, np.eye(2, dtype=int)[[0, 1] * 4])
     with pytest.raises(InvalidParameterError, match="class_descriptions"):

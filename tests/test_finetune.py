@@ -181,7 +181,9 @@ def test_discriminative_learning_rates():
     groups = {g["name"]: g["initial_lr"] for g in clf.net_.optimizer_.param_groups}
     assert groups["head"] == pytest.approx(1e-3)
     assert groups["stage2"] == pytest.approx(5e-4) and groups["stem"] == pytest.approx(1.25e-4)
-    explicit = ImageClassifier("tiny_cnn", lr={"head": 1e-2, "backbone": 1e-4}, lr_decay=0.1, max_epochs=1)
+    explicit = ImageClassifier(
+        "tiny_cnn", freeze="last:3", lr={"head": 1e-2, "backbone": 1e-4}, lr_decay=0.1, max_epochs=1
+    )
     groups = {g["name"]: g["initial_lr"] for g in explicit.fit(X, y).net_.optimizer_.param_groups}
     assert groups["head"] == pytest.approx(1e-2) and groups["stage2"] == pytest.approx(1e-4)
     assert groups["stage1"] == pytest.approx(1e-5)
@@ -255,7 +257,10 @@ def _fails(image):
     "params, match",
     [
         ({"class_weight": {"zz": 2.0}}, r"class_weight names \['zz'\], which are not classes of y"),
-        ({"early_stopping": True, "validation_fraction": 0.01}, "cannot hold out validation_fraction=0.01"),
+        (
+            {"early_stopping": True, "validation_fraction": 0.01, "freeze": "last:3"},
+            "cannot hold out validation_fraction=0.01",
+        ),
         (
             {"augment": _fails, "freeze": "none"},
             r"Image \d+ \(ndarray\).*augment=.*_fails.*ZeroDivisionError",
@@ -356,7 +361,7 @@ def test_frozen_backbone_features_are_computed_once_with_the_same_result(monkeyp
 
 def test_warm_start_and_partial_fit_continue_from_the_fitted_head():
     X, y = dark_bright(n=16)
-    clf = ImageClassifier("tiny_cnn", **FAST).fit(X, y)
+    clf = ImageClassifier("tiny_cnn", freeze="last:3", **FAST).fit(X, y)
     head = clf.net_.module_.head.linear.weight.detach().clone()
     clf.set_params(lr=1e-12)  # almost no update: the weights must be the fitted ones
     clf.partial_fit(X, y)
@@ -483,8 +488,10 @@ def test_verbose_controls_the_epoch_table(capsys):
     X, y = dark_bright(n=8)
     ImageClassifier("tiny_cnn", max_epochs=1, verbose=0).fit(X, y)
     assert capsys.readouterr().out == ""
-    ImageClassifier("tiny_cnn", max_epochs=2, verbose=1).fit(X, y)
+    ImageClassifier("tiny_cnn", freeze="last:3", max_epochs=2, verbose=1).fit(X, y)
     assert "train_loss" in capsys.readouterr().out
+    ImageClassifier("tiny_cnn", max_epochs=2, verbose=1).fit(X, y)  # freeze="auto" says what it chose
+    assert "freeze='auto' chose" in capsys.readouterr().out
 
 
 TEXTS = [
@@ -877,19 +884,26 @@ def test_a_fitted_model_keeps_no_training_state():
     assert model.n_epochs_ == 2 and not np.allclose(model.predict_proba(texts), before)
 
 
+class _FailsInTraining(Callback):
+    def on_epoch_begin(self, net, **kwargs):
+        raise RuntimeError("the machine went away")
+
+
 def test_a_failed_fit_leaves_an_earlier_fit_as_it_was():
     X, y = dark_bright(24)
     clf = ImageClassifier("tiny_cnn", freeze="backbone", **FAST).fit(X, y)
     classes, expected = clf.classes_.copy(), clf.predict_proba(X)
-    with pytest.raises(ValueError, match="cannot be combined with head_init"):  # after y is read
-        clf.set_params(freeze="auto", head_init="random").fit(X, np.array(["a", "b", "c"] * 8))
+    with pytest.raises(RuntimeError, match="went away"):  # long after y is encoded
+        clf.set_params(freeze="last:1", callbacks=[_FailsInTraining()]).fit(X, np.array(["a", "b", "c"] * 8))
     np.testing.assert_array_equal(clf.classes_, classes)
     np.testing.assert_allclose(clf.predict_proba(X), expected)
 
     reg = ImageRegressor("tiny_cnn", freeze="backbone", **FAST).fit(X, np.linspace(0, 1, 24))
     expected = reg.predict(X)
-    with pytest.raises(ValueError, match="cannot be combined with head_init"):
-        reg.set_params(freeze="auto", head_init="random").fit(X, 1000 + 50 * np.linspace(0, 1, 24))
+    with pytest.raises(RuntimeError, match="went away"):
+        reg.set_params(freeze="last:1", callbacks=[_FailsInTraining()]).fit(
+            X, 1000 + 50 * np.linspace(0, 1, 24)
+        )
     np.testing.assert_allclose(reg.predict(X), expected)  # not in the new targets' units
 
 

@@ -41,6 +41,8 @@ from ._probe import PROBE_PENALTIES, ProbeLoss, kfold_splits
 # Successive halving: a third of the racing fine-tuning candidates go on at each rung.
 HALVING_RATE = 3
 INNER_FOLDS = 5
+# Unstratified (regression) folds hold out at least this many rows: R² needs two.
+MIN_FOLD_ROWS = 2
 # Temperatures at which a holdout's loss is taken (its minimum counts): 1/8 to 8.
 TEMPERATURES = tuple(float(t) for t in np.geomspace(0.125, 8.0, 49))
 
@@ -126,8 +128,8 @@ def validation_shortfall(estimator, targets, groups, weights=None):
                         f"class {rare!r} lies in a single group, so no fold could both train on it "
                         "and hold it out"
                     )
-    if len(targets) < 2:
-        return "it needs at least 2 rows"
+    if stratify is None and len(targets) < 2 * MIN_FOLD_ROWS:
+        return f"it needs at least {2 * MIN_FOLD_ROWS} rows ({MIN_FOLD_ROWS} to hold out in each of 2 folds)"
     return None
 
 
@@ -140,6 +142,8 @@ def inner_folds(estimator, targets, groups, seed, weights=None):
     limit = n if groups is None else len(np.unique(groups))
     if stratify is not None:
         limit = min(limit, np.unique(stratify, return_counts=True)[1].min())
+    else:  # R² needs two held-out rows
+        limit = min(limit, n // MIN_FOLD_ROWS)
     splits = kfold_splits(n, min(INNER_FOLDS, int(limit)), seed, stratify, groups)
     return [(np.sort(train), np.sort(test)) for train, test in splits]
 

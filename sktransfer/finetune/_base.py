@@ -236,12 +236,16 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         with seeded_rng(seed):
             choice = unvalidated = None
             if continuing:
-                if self.freeze != "auto":  # a freeze or lr changed since applies to the fits that continue
-                    recipe = self._fixed_recipe()
-                    self._apply_recipe(replace(recipe, image_size=getattr(self, "image_size_", None)))
+                # A freeze or lr changed since applies to the fits that continue; under "auto",
+                # the freeze it chose goes on, at the current rates.
+                recipe = self._fixed_recipe()
+                if self.freeze == "auto":
+                    recipe = replace(recipe, freeze=self.freeze_)
+                self._apply_recipe(replace(recipe, image_size=getattr(self, "image_size_", None)))
             elif search and self.freeze == "auto":
-                self._check_auto(owner, adaptations, specs)
-                unvalidated = self._auto_shortfall(owner, targets, groups, weights)
+                unvalidated = self._auto_clash(owner, adaptations, specs)
+                if unvalidated is None:
+                    unvalidated = self._auto_shortfall(owner, targets, groups, weights)
                 if unvalidated is None:
                     # The search draws from its own copy of the seeded generators, so the refit
                     # draws exactly as a fit with the chosen recipe and this random_state would.
@@ -391,8 +395,16 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             )
         return reason
 
-    def _check_auto(self, owner, adaptations, specs):
-        problems = {
+    def _auto_clash(self, owner, adaptations, specs):
+        """Why freeze="auto" cannot search with these parameters, or None. It then trains
+        the fixed default without a warning: "auto" is the default, and each of these
+        parameters chooses how to train on its own (``auto_report_`` says which)."""
+        if not hasattr(self, "_inner_score"):
+            raise ValueError(
+                f"{owner}: freeze='auto' is not available for this estimator yet; choose a fixed "
+                f"freeze (e.g. {self._fixed_freeze!r})."
+            )
+        clashes = {
             "unfreeze": bool(specs),
             "adaptation": bool(adaptations),
             "accelerator": self.accelerator is not None,
@@ -401,18 +413,11 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             # its inner folds would score candidates on the descriptions too
             "class_descriptions": getattr(self, "class_descriptions", None) is not None,
         }
-        bad = [name for name, clash in problems.items() if clash]
-        if bad:
-            raise ValueError(
-                f"{owner}: freeze='auto' chooses what trains on its own and cannot be combined with "
-                f"{', '.join(f'{name}={getattr(self, name)!r}' for name in bad)} yet; choose a fixed "
-                f"freeze (e.g. {self._fixed_freeze!r}) or drop {bad[0]}."
-            )
-        if not hasattr(self, "_inner_score"):
-            raise ValueError(
-                f"{owner}: freeze='auto' is not available for this estimator yet; choose a fixed "
-                f"freeze (e.g. {self._fixed_freeze!r})."
-            )
+        bad = [name for name, clash in clashes.items() if clash]
+        if not bad:
+            return None
+        values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+        return f"the search does not combine with {values}"
 
     def _auto_candidates(self, backbone, default):
         """The recipes ``freeze="auto"`` compares (see the inputs mixins)."""
@@ -929,8 +934,11 @@ def _check_weights(sample_weight, n_samples, owner):
     # Only ratios matter (every loss divides by the summed weight), so scale by a power of
     # two, which is exact, to bring the largest into [1, 2): weights beyond float32's range
     # (1e38 overflows a sum, 1e-46 becomes 0) then fit as their ratios say.
-    weights = np.ldexp(weights, -int(np.floor(np.log2(weights.max()))))
-    return torch.tensor(weights, dtype=torch.float32)  # a copy: pandas may hand over a read-only view
+    scaled = np.ldexp(weights, -int(np.floor(np.log2(weights.max()))))
+    # a positive weight stays positive (a row counts), however small beside the largest
+    tiny = np.finfo(np.float32).tiny
+    scaled[(weights > 0) & (scaled < tiny)] = tiny
+    return torch.tensor(scaled, dtype=torch.float32)  # a copy: pandas may hand over a read-only view
 
 
 def _append_training_rows(rows, X, targets, weights, source, groups, train_idx, labelled):

@@ -13,7 +13,8 @@ COMMON = """
         ``["stem.*"]``), or a callable ``name -> bool`` (True freezes). Checked
         against the backbone before training: a pattern matching nothing is an
         error. BatchNorm statistics stay frozen everywhere. "auto" (classifiers and
-        regressors) chooses on the training data, see ``auto_budget``.
+        regressors; the image ones' default) chooses on the training data, see
+        their ``auto_budget``.
     lr : float, pair or dict, default={lr!r}
         Learning rate of the head. A pair ``(head, backbone)`` (or a dict
         ``{{"head": ..., "backbone": ...}}``) sets the block next to the head separately.
@@ -58,7 +59,8 @@ TRAINING = """
         less work).
     warm_start : bool, default=False
         ``fit`` continues training the fitted network (head included) instead of
-        starting again; see also ``partial_fit``.
+        starting again, with the current parameters (``freeze="auto"``: the part it
+        chose, at the current ``lr``); see also ``partial_fit``.
     verbose : int, default=0
         1 prints an epoch table and shows progress bars for the frozen-feature pass,
         the probe head's fits and ``predict``; 2 adds a progress bar per epoch with
@@ -106,7 +108,12 @@ AUTO = """
         remaining epochs and its refit fit in the budget: with the default budget,
         ``"first:3"`` and ``"none"`` never start (they need about 4 and 5). The
         winner is refitted on every training row; ``auto_report_`` shows the race.
-        Needs ``head_init="probe"``."""
+        Where it cannot search, ``freeze="auto"`` trains the fixed default and
+        ``auto_report_`` says why: with ``unfreeze``, ``adaptation``, an
+        ``accelerator``, ``head_init="random"``, a text ``strategy`` other than
+        "standard" or ``class_descriptions`` (each chooses how to train), and, with
+        a warning, when a class has a single row or there is a single group to
+        validate on. A first ``partial_fit`` trains the fixed default too."""
 
 FITTED = """
 
@@ -181,8 +188,9 @@ STRATEGY = """
         pairs.
         "auto": "contrastive" while the smallest class has at most 64 labelled texts
         (rows of weight 0 not counted), "standard" beyond, and "standard" wherever
-        pairs cannot apply (multilabel ``y``, a frozen encoder, ``unfreeze``,
-        ``freeze="auto"``, an adaptation that moves the features, ``partial_fit``).
+        pairs cannot apply (multilabel ``y``, a frozen encoder, ``unfreeze``, an
+        adaptation that moves the features, ``partial_fit``). Pairs chosen under
+        ``freeze="auto"`` train its fixed default, ``"none"``, without a search.
         Measured on SST-2 with MiniLM (docs/fewshot.md): the pairs lead with
         ``class_descriptions`` up to 64 a class; without them the two are level at 8
         a class. A warm start keeps what "auto" chose. ``strategy_`` says which one

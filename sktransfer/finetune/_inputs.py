@@ -55,12 +55,15 @@ class ImageInputs:
 
     def _auto_candidates(self, backbone, default):
         """The head alone on frozen features at the pretraining resolution, 1.25x and 1.5x
-        (CNNs: see :func:`finetune_size`; transformers keep theirs), each a probe head without
-        epochs; then, at the fine-tuning resolution, the last 3 blocks (the default), the
-        first 3 (input-level shifts) and the whole network at a flatter learning rate."""
+        (CNNs: see :func:`finetune_size`; transformers keep theirs; ``image_size`` set: at
+        that one), each a probe head without epochs; then, at the fine-tuning resolution,
+        the last 3 blocks (the default), the first 3 (input-level shifts) and the whole
+        network at a flatter learning rate."""
         native = backbone.data_config.input_size
         sizes = {native, default.image_size}
-        if not _fixed_resolution(backbone):
+        if self.image_size is not None:  # a resolution set by hand is kept: the freeze is searched
+            sizes = {default.image_size}
+        elif not _fixed_resolution(backbone):
             sizes |= {finetune_size(backbone), _scaled(native, 1.5)}
         sizes = sorted(sizes)
         heads = [

@@ -16,7 +16,7 @@ from ._docs import (
 from ._inputs import ImageInputs
 from ._targets import ClassifierTargets, RegressorTargets
 
-IMAGE_DEFAULTS = dict(freeze="last:3", lr=1e-3, lr_decay=0.1, max_epochs=10, batch_size=32)
+IMAGE_DEFAULTS = dict(freeze="auto", lr=1e-3, lr_decay=0.1, max_epochs=10, batch_size=32)
 
 _IMAGE_CONSTRAINTS = {
     **BaseTransferEstimator._parameter_constraints,

@@ -7,6 +7,10 @@ from ._multitask import MultiTaskTargets
 from .image import _IMAGE_CONSTRAINTS, IMAGE_DEFAULTS
 from .text import _TEXT_CONSTRAINTS, TEXT_DEFAULTS
 
+# freeze="auto" does not compare several tasks' scores yet: the modalities' fixed defaults.
+FIXED_IMAGE_DEFAULTS = {**IMAGE_DEFAULTS, "freeze": ImageInputs._fixed_freeze}
+FIXED_TEXT_DEFAULTS = {**TEXT_DEFAULTS, "freeze": TextInputs._fixed_freeze}
+
 
 class _MultiTask(MultiTaskTargets, BaseTransferEstimator):
     # Domain adaptation is not offered with several tasks: fixed, not a parameter.
@@ -36,7 +40,7 @@ class ImageMultiTask(ImageInputs, _MultiTask):
         attributes=MULTITASK_ATTRIBUTES + IMAGE_ATTRIBUTES,
         adaptation=False,
         auto=False,
-        **IMAGE_DEFAULTS,
+        **FIXED_IMAGE_DEFAULTS,
     )
 
     _parameter_constraints = {**_IMAGE_CONSTRAINTS, **MultiTaskTargets._target_constraints}
@@ -46,12 +50,12 @@ class ImageMultiTask(ImageInputs, _MultiTask):
         backbone="efficientnet_lite0",
         *,
         weights="default",
-        freeze=IMAGE_DEFAULTS["freeze"],
-        lr=IMAGE_DEFAULTS["lr"],
-        lr_decay=IMAGE_DEFAULTS["lr_decay"],
+        freeze=FIXED_IMAGE_DEFAULTS["freeze"],
+        lr=FIXED_IMAGE_DEFAULTS["lr"],
+        lr_decay=FIXED_IMAGE_DEFAULTS["lr_decay"],
         unfreeze=None,
-        max_epochs=IMAGE_DEFAULTS["max_epochs"],
-        batch_size=IMAGE_DEFAULTS["batch_size"],
+        max_epochs=FIXED_IMAGE_DEFAULTS["max_epochs"],
+        batch_size=FIXED_IMAGE_DEFAULTS["batch_size"],
         image_size=None,
         augment="auto",
         pooling="auto",
@@ -117,7 +121,7 @@ class TextMultiTask(TextInputs, _MultiTask):
         attributes=MULTITASK_ATTRIBUTES,
         adaptation=False,
         auto=False,
-        **TEXT_DEFAULTS,
+        **FIXED_TEXT_DEFAULTS,
     )
 
     _parameter_constraints = {**_TEXT_CONSTRAINTS, **MultiTaskTargets._target_constraints}
@@ -127,12 +131,12 @@ class TextMultiTask(TextInputs, _MultiTask):
         backbone="all-MiniLM-L6-v2",
         *,
         weights="default",
-        freeze=TEXT_DEFAULTS["freeze"],
-        lr=TEXT_DEFAULTS["lr"],
-        lr_decay=TEXT_DEFAULTS["lr_decay"],
+        freeze=FIXED_TEXT_DEFAULTS["freeze"],
+        lr=FIXED_TEXT_DEFAULTS["lr"],
+        lr_decay=FIXED_TEXT_DEFAULTS["lr_decay"],
         unfreeze=None,
-        max_epochs=TEXT_DEFAULTS["max_epochs"],
-        batch_size=TEXT_DEFAULTS["batch_size"],
+        max_epochs=FIXED_TEXT_DEFAULTS["max_epochs"],
+        batch_size=FIXED_TEXT_DEFAULTS["batch_size"],
         max_length=None,
         augment="none",
         pooling="auto",

@@ -30,7 +30,7 @@ from ._targets import ClassifierTargets, RegressorTargets
 # 8, 16 and 64 a class on SST-2 and at 8 and 64 on Yelp; standard ahead at 256 on SST-2.
 FEW_SHOT_ROWS = 64
 
-TEXT_DEFAULTS = dict(freeze="none", lr=(1e-3, 5e-5), lr_decay=1.0, max_epochs=4, batch_size=16)
+TEXT_DEFAULTS = dict(freeze="none", lr=(1e-3, 2e-4), lr_decay=1.0, max_epochs=4, batch_size=16)
 
 _TEXT_CONSTRAINTS = {
     **BaseTransferEstimator._parameter_constraints,
@@ -165,15 +165,10 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
             counts = None if self.multilabel_ else np.unique(counted.numpy(), return_counts=True)[1]
             few = counts is not None and len(counts) > 0 and counts.min() <= FEW_SHOT_ROWS
             # Pairs need one class a row, a fit that sees all its rows (not partial_fit's
-            # first batch), an encoder trained before the head and left alone after it (no
-            # unfreeze, no adaptation that moves the features), and no search of their own
-            # (freeze="auto" compares standard recipes).
-            feasible = (
-                search
-                and self.freeze != "auto"
-                and not self.unfreeze
-                and not set(adaptations) & set(FEATURE_LOSSES)
-            )
+            # first batch), and an encoder trained before the head and left alone after it
+            # (no unfreeze, no adaptation that moves the features). With freeze="auto", the
+            # pairs then train its fixed default, "none": the search compares standard recipes.
+            feasible = search and not self.unfreeze and not set(adaptations) & set(FEATURE_LOSSES)
             self.strategy_ = "contrastive" if few and feasible else "standard"
 
     def _adapt_encoder(self, model, X, targets, weights, train_idx, seed, continuing):
@@ -190,8 +185,7 @@ class TextClassifier(TextInputs, ClassifierTargets, BaseTransferEstimator):
         if not any(p.requires_grad for p in model.backbone.parameters()):
             raise InvalidParameterError(
                 f"{owner}: strategy='contrastive' trains the encoder on pairs, but freeze="
-                f"{self.freeze!r} leaves nothing of it trainable; use freeze='none' (the default for "
-                "text) or 'last:K'."
+                f"{self.freeze!r} leaves nothing of it trainable; use freeze='none' or 'last:K'."
             )
         if self.unfreeze:
             raise InvalidParameterError(
