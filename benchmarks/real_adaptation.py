@@ -216,7 +216,7 @@ def section_clusters():
     rows.append(
         clusters(data, embed(frozen, paths[rest]), labels[rest], "frozen efficientnet_lite0 + KMeans")
     )
-    tuned = ImageClassifier(max_epochs=5, random_state=0).fit(paths[train], labels[train])
+    tuned = ImageClassifier(freeze="last:3", max_epochs=5, random_state=0).fit(paths[train], labels[train])
     rows.append(
         clusters(
             data, tuned.transform(paths[rest]), labels[rest], "fine-tuned (5 epochs) on 30 a class + KMeans"
@@ -225,7 +225,7 @@ def section_clusters():
     (source, source_labels), (webcam, webcam_labels) = office("amazon"), office("webcam")
     data = "Office webcam (295 images)"
     rows.append(clusters(data, embed(frozen, webcam), webcam_labels, "frozen efficientnet_lite0 + KMeans"))
-    tuned = ImageClassifier(max_epochs=5, random_state=0).fit(source, source_labels)
+    tuned = ImageClassifier(freeze="last:3", max_epochs=5, random_state=0).fit(source, source_labels)
     rows.append(
         clusters(data, tuned.transform(webcam), webcam_labels, "fine-tuned (5 epochs) on amazon + KMeans")
     )

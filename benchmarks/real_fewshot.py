@@ -71,11 +71,14 @@ def setfit_fit_predict(backbone, X, y, X_test, seed, **arguments):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+# The standard rows train the text defaults of the time they were measured: the whole
+# encoder at lr=(1e-3, 5e-5) (the default rate is now (1e-3, 2e-4)).
+STANDARD = {"strategy": "standard", "freeze": "none", "lr": (1e-3, 5e-5)}
 OURS = {
-    "standard": ("ours: TextClassifier() (standard fine-tuning)", {"strategy": "standard"}),
+    "standard": ("ours: TextClassifier() (standard fine-tuning)", STANDARD),
     "standard-described": (
         "ours: TextClassifier(class_descriptions=class names) (standard fine-tuning)",
-        {"strategy": "standard", "class_descriptions": NAMES},
+        {**STANDARD, "class_descriptions": NAMES},
     ),
     "contrastive": ("ours: TextClassifier(strategy='contrastive')", {}),
     "described": (

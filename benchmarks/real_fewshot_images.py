@@ -16,7 +16,7 @@ Draw k takes ``per_class`` images of each class with ``default_rng(k)``, the sam
 every method. Methods, all on the bundled EfficientNet-Lite0:
 - probe: ``ImageEmbedder`` features (computed once for all images) + ``StandardScaler``
   + ``LogisticRegression``;
-- fine-tune: ``ImageClassifier()`` with its defaults (``freeze="last:3"``);
+- fine-tune: ``ImageClassifier(freeze="last:3")``, the fixed default;
 - auto: ``ImageClassifier(freeze="auto")``, from 2 images a class (with one, nothing is
   left to validate its candidates on: it says so and trains the fixed default, which is
   the fine-tune row).
