@@ -7,8 +7,9 @@
   (100 new texts against the 872 SST-2 dev sentences, MiniLM features) and of Office
   webcam photos (50 against the 958 amazon ones, EfficientNet-Lite0 features).
 
-- explain: the deletion test. Ants vs bees val (153 photos), the (then default)
-  ``ImageClassifier("efficientnet_lite0", freeze="last:3")`` fine-tuned on the 245
+- explain: the deletion test. Ants vs bees val (153 photos),
+  ``ImageClassifier("efficientnet_lite0", freeze=...)`` (``--image-freeze``: "last:3",
+  the default until 2026-12-01, or "auto", the default since) fine-tuned on the 245
   training photos and ``ImageEmbedder + StandardScaler + LogisticRegression``: the top
   20 % of the pixels the network sees, by Grad-CAM, HiResCAM and integrated gradients,
   are replaced by the mean colour (the backbone's neutral input), against a random 20 %
@@ -290,7 +291,7 @@ def sst2_model():
     return kept("sst2", fit)
 
 
-def section_explain_images(methods):
+def section_explain_images(methods, freeze):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -298,11 +299,12 @@ def section_explain_images(methods):
     (X_train, y_train, *_), (X_val, y_val, *_) = ants_bees()
     rows = []
     classifier = kept(
-        "ants-bees",
-        lambda: ImageClassifier("efficientnet_lite0", freeze="last:3", random_state=0).fit(X_train, y_train),
+        f"ants-bees-{freeze.replace(':', '')}",
+        lambda: ImageClassifier("efficientnet_lite0", freeze=freeze, random_state=0).fit(X_train, y_train),
     )
-    print("fine-tuned accuracy", classifier.score(X_val, y_val), flush=True)
-    rows += image_deletion(classifier, "ImageClassifier (default)", X_val, classifier.data_config_, methods)
+    print("fine-tuned accuracy", classifier.score(X_val, y_val), "freeze_", classifier.freeze_, flush=True)
+    name = f"ImageClassifier(freeze={freeze!r})"
+    rows += image_deletion(classifier, name, X_val, classifier.data_config_, methods)
     pipeline = make_pipeline(
         ImageEmbedder("efficientnet_lite0", cache=CACHE), StandardScaler(), LogisticRegression(max_iter=2000)
     ).fit(X_train, y_train)
@@ -542,6 +544,11 @@ def main():
         "--only", choices=["drift", "explain-images", "explain-text", "update", "multitask"], action="append"
     )
     parser.add_argument("--image-methods", nargs="+", default=["gradcam", "hirescam", "integrated_gradients"])
+    parser.add_argument(
+        "--image-freeze",
+        default="last:3",
+        help="the fine-tuned model's freeze ('auto': the default since 2026-12-01)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--update-epochs", type=int, default=10, help="epochs of the update on Yelp")
     parser.add_argument(
@@ -576,7 +583,7 @@ def main():
         if section == "drift":
             write(section_drift(args.draws))
         elif section == "explain-images":
-            write(section_explain_images(args.image_methods))
+            write(section_explain_images(args.image_methods, args.image_freeze))
         elif section == "explain-text":
             write(section_explain_text())
         elif section == "update":
