@@ -397,8 +397,8 @@ class BaseTransferEstimator(Portable, BaseEstimator):
 
     def _auto_clash(self, owner, adaptations, specs):
         """Why freeze="auto" cannot search with these parameters, or None. It then trains
-        the fixed default without a warning: "auto" is the default, and each of these
-        parameters chooses how to train on its own (``auto_report_`` says which)."""
+        the fixed default without a warning: "auto" is the image default, and each of
+        these parameters chooses how to train on its own (``auto_report_`` says which)."""
         if not hasattr(self, "_inner_score"):
             raise ValueError(
                 f"{owner}: freeze='auto' is not available for this estimator yet; choose a fixed "
