@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from _common import DATA, RESULTS, ants_bees, machine
+from _common import DATA, FORMER_TEXT_RECIPE, RESULTS, ants_bees, machine
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -87,7 +87,7 @@ def texts(seeds):
     ]
     for seed in seeds:
         start = time.perf_counter()
-        model = TextClassifier("all-MiniLM-L6-v2", freeze="none", lr=(1e-3, 5e-5), random_state=seed)
+        model = TextClassifier("all-MiniLM-L6-v2", random_state=seed, **FORMER_TEXT_RECIPE)
         model.fit(train["sentence"], train["label"])
         rows.append(
             {

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from _common import DATA, machine, merge_results, results_path
+from _common import DATA, FORMER_TEXT_RECIPE, machine, merge_results, results_path
 from sklearn.linear_model import LogisticRegression
 
 from sktransfer import SelfTrainedHead, TextClassifier, TextEmbedder, ZeroShotTextClassifier
@@ -71,9 +71,8 @@ def setfit_fit_predict(backbone, X, y, X_test, seed, **arguments):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-# The standard rows train the text defaults of the time they were measured: the whole
-# encoder at lr=(1e-3, 5e-5) (the default rate is now (1e-3, 2e-4)).
-STANDARD = {"strategy": "standard", "freeze": "none", "lr": (1e-3, 5e-5)}
+# The standard rows train the text recipe of the time they were measured.
+STANDARD = {"strategy": "standard", **FORMER_TEXT_RECIPE}
 OURS = {
     "standard": ("ours: TextClassifier() (standard fine-tuning)", STANDARD),
     "standard-described": (

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from _common import DATA, adaptation_arg, ants_bees, machine, merge_results, results_path
+from _common import DATA, FORMER_TEXT_RECIPE, adaptation_arg, ants_bees, machine, merge_results, results_path
 
 from sktransfer import (
     ImageClassifier,
@@ -60,9 +60,6 @@ from sktransfer.monitoring import DriftDetector
 RANDOM_DRAWS = 5  # random deletions averaged for the deletion test's baseline
 CACHE = None  # --cache: features are computed once per backbone and data set
 METHODS = ("mmd", "classifier", "ks")
-# The text defaults when these sections were measured (the default rate is now
-# lr=(1e-3, 2e-4)): kept, so that the results stay reproducible.
-TEXT_RECIPE = dict(freeze="none", lr=(1e-3, 5e-5))
 
 
 def sst2(split):
@@ -284,7 +281,7 @@ def sst2_model():
 
     def fit():
         frame = sst2_training()
-        return TextClassifier(max_epochs=1, random_state=0, **TEXT_RECIPE).fit(
+        return TextClassifier(max_epochs=1, random_state=0, **FORMER_TEXT_RECIPE).fit(
             frame["sentence"].tolist(), frame["label"].to_numpy()
         )
 
@@ -431,7 +428,7 @@ def _retrained(seeds, weight):
         X = frame["sentence"].tolist() + list(texts[labelled])
         y = np.concatenate([frame["label"].to_numpy(), labels[labelled]])
         weights = np.r_[np.ones(len(frame)), np.full(len(labelled), float(weight))]
-        refitted = TextClassifier(max_epochs=1, random_state=seed, **TEXT_RECIPE).fit(
+        refitted = TextClassifier(max_epochs=1, random_state=seed, **FORMER_TEXT_RECIPE).fit(
             X, y, sample_weight=weights
         )
         after = refitted.score(list(texts[held_out]), labels[held_out])
@@ -464,7 +461,7 @@ def section_multitask(seeds):
     )
     rows = []
     for seed in seeds:
-        common = dict(max_epochs=1, random_state=seed, **TEXT_RECIPE)
+        common = dict(max_epochs=1, random_state=seed, **FORMER_TEXT_RECIPE)
         single, fit_seconds, predict_seconds = {}, 0.0, 0.0
         for task in ("sentiment", "source"):
             start = time.perf_counter()
