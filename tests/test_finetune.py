@@ -516,6 +516,27 @@ def test_text_classifier_and_regressor():
     assert reg.predict(TEXTS).shape == (8,)
 
 
+def test_text_lr_auto_follows_the_labelled_texts(monkeypatch):
+    import sktransfer.finetune._inputs as inputs
+
+    params = dict(max_epochs=1, batch_size=4, random_state=0)
+    few = TextClassifier("tiny_text", **params).fit(TEXTS, SENTIMENT)
+    assert few.lr == "auto" and few.lr_ == inputs.FEW_TEXTS_LR
+    rates = {g["initial_lr"] for g in few.net_.optimizer_.param_groups}
+    assert rates == set(inputs.FEW_TEXTS_LR)  # the encoder trains at the few-texts rate
+    monkeypatch.setattr(inputs, "AUTO_LR_TEXTS", 8)
+    assert TextRegressor("tiny_text", **params).fit(TEXTS, SENTIMENT * 1.0).lr_ == inputs.MANY_TEXTS_LR
+    # Rows of weight 0 teach nothing, so they do not count towards the threshold.
+    weights = np.r_[np.ones(7), 0.0]
+    assert few.fit(TEXTS, SENTIMENT, sample_weight=weights).lr_ == inputs.FEW_TEXTS_LR
+    # A fitted model with lr="auto" survives pickling (its network is rebuilt at lr_).
+    again = pickle.loads(pickle.dumps(few))
+    np.testing.assert_allclose(again.predict_proba(TEXTS), few.predict_proba(TEXTS), rtol=1e-5)
+    X, y = dark_bright(n=8)
+    with pytest.raises(InvalidParameterError, match="lr"):
+        ImageClassifier("tiny_cnn", lr="auto", max_epochs=1).fit(X, y)
+
+
 def test_text_frozen_shortcut_matches_full_path():
     params = dict(freeze="backbone", lr=1e-2, max_epochs=2, batch_size=4, random_state=0)
     a = TextClassifier("tiny_text", **params).fit(TEXTS, SENTIMENT)

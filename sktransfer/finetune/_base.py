@@ -229,6 +229,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         else:
             targets, weights = self._encode_source_targets(y, source, continuing, classes, weights)
         self._check_adaptations(adaptations, owner)
+        self._labelled_rows = _count_labelled(targets, weights, source)
         described = self._described_rows(owner)  # checked before any weight is loaded
         self._choose_strategy(targets, weights, adaptations, continuing=continuing, search=search)
         seed = self._seed()
@@ -369,7 +370,10 @@ class BaseTransferEstimator(Portable, BaseEstimator):
     def _fixed_recipe(self):
         """The recipe the parameters name (``freeze="auto"``: the modality's fixed default)."""
         freeze = self._fixed_freeze if self.freeze == "auto" else self.freeze
-        return Recipe(freeze, self.lr, self.lr_decay, getattr(self, "image_size", None))
+        lr = self.lr
+        if isinstance(lr, str) and lr == "auto":  # text estimators: by the labelled texts of this fit
+            lr = self._auto_lr(self._labelled_rows)
+        return Recipe(freeze, lr, self.lr_decay, getattr(self, "image_size", None))
 
     def _search(self, X, targets, weights, groups, seed):
         """Run freeze="auto"'s search (a failed one leaves the fitted state as it was: see
@@ -795,7 +799,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
 
     # --------------------------------------------------------- validation
     def _validate_lr(self, owner):
-        if isinstance(self.lr, Real):
+        if isinstance(self.lr, Real) or (isinstance(self.lr, str) and self.lr == "auto"):
             return
         if isinstance(self.lr, dict):
             ok = set(self.lr) == {"head", "backbone"}
@@ -863,7 +867,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             module=model.eval(),
             criterion=nn.Identity,  # a placeholder: each fit builds the net it trains
             optimizer=torch.optim.AdamW,
-            lr=self.lr,
+            lr=getattr(self, "lr_", self.lr),
             lr_decay=self.lr_decay,
             max_epochs=0,
             batch_size=int(self.batch_size),
@@ -899,6 +903,15 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.string = self._modality == "text"
         return tags
+
+
+def _count_labelled(targets, weights, source):
+    """The rows a fit learns labels from: source rows (all, without adaptation) of
+    positive weight."""
+    rows = np.ones(len(targets), dtype=bool) if source is None else np.asarray(source, dtype=bool)
+    if weights is not None:
+        rows &= weights.numpy() > 0 if isinstance(weights, torch.Tensor) else np.asarray(weights) > 0
+    return int(rows.sum())
 
 
 def _check_groups(groups, n_samples, owner):

@@ -15,9 +15,14 @@ COMMON = """
         error. BatchNorm statistics stay frozen everywhere. "auto" (classifiers and
         regressors; the image ones' default) chooses on the training data, see
         their ``auto_budget``.
-    lr : float, pair or dict, default={lr!r}
+    lr : float, pair, dict or "auto", default={lr!r}
         Learning rate of the head. A pair ``(head, backbone)`` (or a dict
         ``{{"head": ..., "backbone": ...}}``) sets the block next to the head separately.
+        "auto" (text estimators): ``(1e-3, 5e-5)`` below 1,000 labelled texts,
+        ``(1e-3, 2e-4)`` from 1,000 (the faster rate gains a point or more with
+        thousands of texts and loses about 5 with a hundred); ``lr_`` says which.
+        Each fit counts its own texts: a ``partial_fit`` batch, or a warm start on
+        new rows, of fewer than 1,000 trains at the slower rate.
     lr_decay : float in (0, 1], default={lr_decay!r}
         Discriminative learning rates: block k counted from the head (the head is
         k=0) learns at ``lr * lr_decay**k`` (with a pair: the block next to the head

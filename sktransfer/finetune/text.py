@@ -30,10 +30,11 @@ from ._targets import ClassifierTargets, RegressorTargets
 # 8, 16 and 64 a class on SST-2 and at 8 and 64 on Yelp; standard ahead at 256 on SST-2.
 FEW_SHOT_ROWS = 64
 
-TEXT_DEFAULTS = dict(freeze="none", lr=(1e-3, 2e-4), lr_decay=1.0, max_epochs=4, batch_size=16)
+TEXT_DEFAULTS = dict(freeze="none", lr="auto", lr_decay=1.0, max_epochs=4, batch_size=16)
 
 _TEXT_CONSTRAINTS = {
     **BaseTransferEstimator._parameter_constraints,
+    "lr": [*BaseTransferEstimator._parameter_constraints["lr"], StrOptions({"auto"})],
     "max_length": [None, Interval(Integral, 1, None, closed="left")],
     "augment": [StrOptions(set(TEXT_AUGMENT_PRESETS)), callable],
 }
