@@ -529,12 +529,21 @@ def test_text_lr_auto_follows_the_labelled_texts(monkeypatch):
     # Rows of weight 0 teach nothing, so they do not count towards the threshold.
     weights = np.r_[np.ones(7), 0.0]
     assert few.fit(TEXTS, SENTIMENT, sample_weight=weights).lr_ == inputs.FEW_TEXTS_LR
-    # A fitted model with lr="auto" survives pickling (its network is rebuilt at lr_).
+    # A fitted model with lr="auto" survives pickling (skops files: test_persistence.py).
     again = pickle.loads(pickle.dumps(few))
     np.testing.assert_allclose(again.predict_proba(TEXTS), few.predict_proba(TEXTS), rtol=1e-5)
     X, y = dark_bright(n=8)
     with pytest.raises(InvalidParameterError, match="lr"):
         ImageClassifier("tiny_cnn", lr="auto", max_epochs=1).fit(X, y)
+
+
+def test_counting_labelled_texts_leaves_the_source_mask_alone():
+    from sktransfer.finetune._base import _count_labelled
+
+    source = np.array([True, True, False, True])  # the fit goes on using it: not to be edited
+    assert _count_labelled(torch.zeros(4), torch.tensor([1.0, 0.0, 1.0, 1.0]), source) == 2
+    assert source.tolist() == [True, True, False, True]
+    assert _count_labelled(torch.zeros(3), None, None) == 3
 
 
 def test_text_frozen_shortcut_matches_full_path():

@@ -909,8 +909,8 @@ def _count_labelled(targets, weights, source):
     """The rows a fit learns labels from: source rows (all, without adaptation) of
     positive weight."""
     rows = np.ones(len(targets), dtype=bool) if source is None else np.asarray(source, dtype=bool)
-    if weights is not None:
-        rows &= weights.numpy() > 0 if isinstance(weights, torch.Tensor) else np.asarray(weights) > 0
+    if weights is not None:  # not in place: ``source`` is the fit's own mask
+        rows = rows & (weights.numpy() > 0 if isinstance(weights, torch.Tensor) else np.asarray(weights) > 0)
     return int(rows.sum())
 
 
