@@ -9,7 +9,8 @@
 - deep: ``ImageClassifier`` amazon -> webcam with and without ``adaptation``, same seeds
   (``--deep-freeze last:3 --deep-adaptations none dann coral mmd --device cuda``: the
   feature losses, which need a backbone that trains; ``benchmarks/gpu_check.sh`` runs them).
-- text: ``TextClassifier`` SST-2 -> Yelp with and without ``adaptation``, same seeds.
+- text: ``TextClassifier`` SST-2 -> Yelp with and without ``adaptation``, same seeds, in
+  the text recipe of the time its rows were measured (``FORMER_TEXT_RECIPE``).
 - clusters: k-means on frozen features and on features of a model fine-tuned on a
   labelled source, adjusted Rand index (EuroSAT: fine-tuned on 30 labelled images a
   class, the other 700 clustered; Office: fine-tuned on amazon, webcam clustered).
@@ -24,7 +25,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import DATA, adaptation_arg, machine, merge_results, results_path
+from _common import DATA, FORMER_TEXT_RECIPE, adaptation_arg, machine, merge_results, results_path
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -179,7 +180,9 @@ def section_text(seeds, adaptations=("none", "pseudo_label")):
             adaptation = adaptation_arg(name)
             rows.append(
                 fit_score(
-                    lambda: TextClassifier(max_epochs=1, adaptation=adaptation, random_state=seed),
+                    lambda: TextClassifier(
+                        max_epochs=1, adaptation=adaptation, random_state=seed, **FORMER_TEXT_RECIPE
+                    ),
                     X, y, domains, *target,
                     section="text", data="SST-2 8,000 -> Yelp", pair="sst2->yelp",
                     method=f"TextClassifier(max_epochs=1, adaptation={adaptation!r})", seed=seed,
