@@ -45,6 +45,7 @@ def test_default_text_recipe_beats_the_probe_on_sst2(sst2):
     probe = LogisticRegression(max_iter=5000).fit(embedder.transform(train["sentence"]), train["label"])
     probe_accuracy = probe.score(embedder.transform(dev["sentence"]), dev["label"])
     model = TextClassifier("all-MiniLM-L6-v2", random_state=0).fit(train["sentence"], train["label"])
+    assert model.lr_ == (1e-3, 2e-4)  # lr="auto" with 2,000 labelled texts: the faster body rate
     accuracy = model.score(dev["sentence"], dev["label"])
     print(f"SST-2 dev: fine-tuned on 2,000 {accuracy:.3f}, probe on the same 2,000 {probe_accuracy:.3f}")
     assert accuracy > probe_accuracy
