@@ -147,14 +147,14 @@ def test_one_group_trains_the_fixed_default_and_says_so():
     assert (
         clf.auto_report_["pruned_at"].iloc[0] == "not validated: it needs at least 2 groups to hold one out"
     )
-    assert clf.freeze_ == auto_clf()._fixed_recipe().freeze
+    assert clf.freeze_ == auto_clf()._fixed_freeze
 
 
 def test_groups_that_coincide_with_the_classes_train_the_fixed_default_and_say_so():
     X, y = dark_bright(12)
     with pytest.warns(UserWarning, match="class 'bright' lies in a single group.*trained the fixed default"):
         clf = auto_clf().fit(X, y, groups=(y == "dark").astype(int))
-    assert clf.freeze_ == auto_clf()._fixed_recipe().freeze
+    assert clf.freeze_ == auto_clf()._fixed_freeze
 
 
 def test_weightless_rows_are_dropped_rows_for_the_inner_folds():

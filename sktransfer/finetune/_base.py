@@ -229,7 +229,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         else:
             targets, weights = self._encode_source_targets(y, source, continuing, classes, weights)
         self._check_adaptations(adaptations, owner)
-        self._labelled_rows = _count_labelled(targets, weights, source)
+        fixed = self._fixed_recipe(_count_labelled(targets, weights, source))
         described = self._described_rows(owner)  # checked before any weight is loaded
         self._choose_strategy(targets, weights, adaptations, continuing=continuing, search=search)
         seed = self._seed()
@@ -239,9 +239,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             if continuing:
                 # A freeze or lr changed since applies to the fits that continue; under "auto",
                 # the freeze it chose goes on, at the current rates.
-                recipe = self._fixed_recipe()
-                if self.freeze == "auto":
-                    recipe = replace(recipe, freeze=self.freeze_)
+                recipe = replace(fixed, freeze=self.freeze_) if self.freeze == "auto" else fixed
                 self._apply_recipe(replace(recipe, image_size=getattr(self, "image_size_", None)))
             elif search and self.freeze == "auto":
                 unvalidated = self._auto_clash(owner, adaptations, specs)
@@ -251,13 +249,13 @@ class BaseTransferEstimator(Portable, BaseEstimator):
                     # The search draws from its own copy of the seeded generators, so the refit
                     # draws exactly as a fit with the chosen recipe and this random_state would.
                     with seeded_rng(seed):
-                        choice = self._search(X, targets, weights, groups, seed)
+                        choice = self._search(X, targets, weights, groups, seed, fixed)
                     self._apply_recipe(choice.recipe)
                     epochs = epochs if choice.recipe.epochs is None else choice.recipe.epochs
                 else:
-                    self._apply_recipe(self._fixed_recipe())
+                    self._apply_recipe(fixed)
             else:
-                self._apply_recipe(self._fixed_recipe())
+                self._apply_recipe(fixed)
             backbone = self.net_.module_.backbone if continuing else self._load_backbone()
             # Every spec is resolved against the backbone's names before any batch runs.
             initial = resolve_trainable(backbone, specs.get(0, self.freeze_), owner)
@@ -360,25 +358,25 @@ class BaseTransferEstimator(Portable, BaseEstimator):
             if self.verbose:
                 self._print_choice(choice)
         elif unvalidated is not None:
-            trained = replace(self._fixed_recipe(), image_size=getattr(self, "image_size_", None))
+            trained = replace(fixed, image_size=getattr(self, "image_size_", None))
             self.auto_report_ = unvalidated_report(self, trained, unvalidated)
         elif not continuing:
             self.__dict__.pop("auto_report_", None)  # from an earlier fit with freeze="auto"
         return self
 
     # ------------------------------------------------------ freeze="auto"
-    def _fixed_recipe(self):
-        """The recipe the parameters name (``freeze="auto"``: the modality's fixed default)."""
+    def _fixed_recipe(self, n_labelled):
+        """The recipe the parameters name for a fit on ``n_labelled`` labelled rows
+        (``freeze="auto"``: the modality's fixed default; text ``lr="auto"``: the rates for
+        that many texts)."""
         freeze = self._fixed_freeze if self.freeze == "auto" else self.freeze
-        lr = self.lr
-        if isinstance(lr, str) and lr == "auto":  # text estimators: by the labelled texts of this fit
-            lr = self._auto_lr(self._labelled_rows)
+        lr = self._auto_lr(n_labelled) if isinstance(self.lr, str) else self.lr  # "auto", text only
         return Recipe(freeze, lr, self.lr_decay, getattr(self, "image_size", None))
 
-    def _search(self, X, targets, weights, groups, seed):
-        """Run freeze="auto"'s search (a failed one leaves the fitted state as it was: see
-        :meth:`_fit`)."""
-        return AutoSearch(self, X, targets, weights, groups, seed, self._fixed_recipe()).run()
+    def _search(self, X, targets, weights, groups, seed, fixed):
+        """Run freeze="auto"'s search from the ``fixed`` recipe (a failed one leaves the
+        fitted state as it was: see :meth:`_fit`)."""
+        return AutoSearch(self, X, targets, weights, groups, seed, fixed).run()
 
     def _apply_recipe(self, recipe):
         """Train by ``recipe`` from now on: its values become the fitted ``freeze_``, ``lr_``
@@ -392,7 +390,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
         if reason is not None:
             warnings.warn(
                 f"{owner}: freeze='auto' validates its candidates on held-out training rows, but "
-                f"{reason}; trained the fixed default freeze={self._fixed_recipe().freeze!r} instead "
+                f"{reason}; trained the fixed default freeze={self._fixed_freeze!r} instead "
                 "(give 2 rows a class or more to search, or set a fixed freeze to silence this).",
                 UserWarning,
                 stacklevel=user_stacklevel(),
@@ -799,7 +797,7 @@ class BaseTransferEstimator(Portable, BaseEstimator):
 
     # --------------------------------------------------------- validation
     def _validate_lr(self, owner):
-        if isinstance(self.lr, Real) or (isinstance(self.lr, str) and self.lr == "auto"):
+        if isinstance(self.lr, (Real, str)):  # a string is "auto": the constraints allow no other
             return
         if isinstance(self.lr, dict):
             ok = set(self.lr) == {"head", "backbone"}
@@ -910,7 +908,7 @@ def _count_labelled(targets, weights, source):
     positive weight."""
     rows = np.ones(len(targets), dtype=bool) if source is None else np.asarray(source, dtype=bool)
     if weights is not None:  # not in place: ``source`` is the fit's own mask
-        rows = rows & (weights.numpy() > 0 if isinstance(weights, torch.Tensor) else np.asarray(weights) > 0)
+        rows = rows & (weights.numpy() > 0)
     return int(rows.sum())
 
 
