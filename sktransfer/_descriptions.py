@@ -25,6 +25,11 @@ DEFAULT_TEMPLATES = (
 )
 
 
+def resolved_templates(templates):
+    """The wordings that ``templates`` ("default", a list, or None) puts each description into."""
+    return DEFAULT_TEMPLATES if templates == "default" else templates or ("{}",)
+
+
 def described_texts(descriptions, templates, owner, param="labels"):
     """``{class: [texts]}``: each description of each class put into every template.
 
@@ -32,7 +37,7 @@ def described_texts(descriptions, templates, owner, param="labels"):
     "default" (:data:`DEFAULT_TEMPLATES`), a list of wordings with ``{}``, or None (the
     descriptions as given). ``param`` names the parameter in errors.
     """
-    templates = DEFAULT_TEMPLATES if templates == "default" else templates or ("{}",)
+    templates = resolved_templates(templates)
     for template in templates:
         if "{}" not in template:
             raise InvalidParameterError(f"{owner}: template {template!r} has no '{{}}' for the description.")
@@ -77,6 +82,35 @@ def class_prototypes(embed, described):
     embedded = unit(np.asarray(embed([text for group in groups for text in group]), dtype=np.float32))
     edges = np.cumsum([0] + [len(group) for group in groups])
     return unit(np.stack([embedded[a:b].mean(axis=0) for a, b in zip(edges[:-1], edges[1:])]))
+
+
+def vocabulary_words(tokenizer):
+    """The whole lower-case words of three letters or more in ``tokenizer``'s vocabulary,
+    sorted: the candidates of label-word expansion. Word-start markers (SentencePiece's
+    "▁", byte-level BPE's "Ġ") are dropped; pieces inside a word ("##ing") are not words."""
+    words = {token.lstrip("▁Ġ") for token in tokenizer.get_vocab()}
+    return sorted(w for w in words if len(w) >= 3 and w.isalpha() and w.islower())
+
+
+def expanded_prototypes(prototypes, counts, words, embedded, per_class):
+    """Label-word expansion: ``({class index: [words]}, prototypes)``.
+
+    Each class gains the ``per_class`` words whose embedding is closest to its prototype
+    relative to the nearest other class's (the largest positive margin, so a word goes
+    to one class at most), and each word counts as one more description of the class:
+    the new prototype is the unit-norm sum of ``counts[c]`` times the old one and the
+    words' unit embeddings. The encoder's own vocabulary serves as the knowledge base
+    that Hu et al. (2022, "knowledgeable prompt-tuning") draw related label words from.
+    """
+    embedded = unit(np.asarray(embedded, dtype=np.float32))
+    similarity = embedded @ prototypes.T
+    chosen, expanded = {}, []
+    for c in range(len(prototypes)):
+        margin = similarity[:, c] - np.delete(similarity, c, axis=1).max(axis=1)
+        best = [i for i in np.argsort(-margin, kind="stable")[:per_class] if margin[i] > 0]
+        chosen[c] = [words[i] for i in best]
+        expanded.append(counts[c] * prototypes[c] + embedded[best].sum(axis=0))
+    return chosen, unit(np.stack(expanded))
 
 
 class ScoredClassesMixin:

