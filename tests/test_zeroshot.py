@@ -200,3 +200,31 @@ def test_expand_labels_on_the_bundled_encoder():
     words = model.label_words_
     assert len(words[0]) == len(words[1]) == 20 and not set(words[0]) & set(words[1])
     assert {"negatively", "hated"} <= set(words[0]) and {"positively", "praised"} <= set(words[1])
+
+
+def test_votes_beside_a_few_shot_model_as_the_guide_shows():
+    from sklearn.ensemble import VotingClassifier
+
+    from sktransfer import TextClassifier
+
+    texts = [
+        "good film",
+        "great plot",
+        "good acting",
+        "great",
+        "bad film",
+        "awful plot",
+        "bad acting",
+        "awful",
+    ]
+    labels = np.array(["neg", "pos"])[[1, 1, 1, 1, 0, 0, 0, 0]]
+    few_shot = TextClassifier(
+        "tiny_text", strategy="contrastive", max_epochs=1, batch_size=32, random_state=0
+    )
+    names = clf(labels={"neg": ["bad", "awful"], "pos": ["good", "great"]}, transductive=False)
+    model = VotingClassifier([("few-shot", few_shot), ("names", names)], voting="soft").fit(texts, labels)
+    assert list(model.classes_) == ["neg", "pos"]
+    members = [member.predict_proba(texts) for member in model.estimators_]
+    np.testing.assert_allclose(model.predict_proba(texts), np.mean(members, axis=0), rtol=1e-6)
+    assert model.score(texts, labels) == 1.0  # the names know what the tiny random encoder does not
+    assert np.all(np.isfinite(cross_val_score(model, texts, labels, cv=2)))
