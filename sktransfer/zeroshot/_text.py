@@ -59,9 +59,9 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
         "praised", "pleasant"..., a broader picture of each class than its name. Without
         texts to adapt to (``transductive=False``), 400 words a class raised
         all-MiniLM-L6-v2 from 0.685 to 0.720 on SST-2 dev, a number chosen on other data
-        (see docs/fewshot.md); with texts it added nothing. It costs one pass of the
-        encoder over its vocabulary (about 21,000 words: 14 s for all-MiniLM-L6-v2 on 2
-        CPU cores; use ``cache`` to pay it once). ``label_words_`` lists the words.
+        (see docs/fewshot.md). It costs one pass of the encoder over its vocabulary
+        (about 21,000 words: 14 s for all-MiniLM-L6-v2 on 2 CPU cores; use ``cache`` to
+        pay it once). ``label_words_`` lists the words.
     transductive : bool, default=True
         Adapt to the texts passed to :meth:`fit` (centring, then self-training on the
         most confident predictions). False: plain cosine similarity, nothing learned
