@@ -93,7 +93,7 @@ def vocabulary_words(tokenizer):
 
 
 def expanded_prototypes(prototypes, counts, words, embedded, per_class):
-    """Label-word expansion: ``({class index: [words]}, prototypes)``.
+    """Label-word expansion: ``([words of each class], prototypes)``.
 
     Each class gains the ``per_class`` words whose embedding is closest to its prototype
     relative to the nearest other class's (the largest positive margin, so a word goes
@@ -104,11 +104,11 @@ def expanded_prototypes(prototypes, counts, words, embedded, per_class):
     """
     embedded = unit(np.asarray(embedded, dtype=np.float32))
     similarity = embedded @ prototypes.T
-    chosen, expanded = {}, []
+    chosen, expanded = [], []
     for c in range(len(prototypes)):
         margin = similarity[:, c] - np.delete(similarity, c, axis=1).max(axis=1)
         best = [i for i in np.argsort(-margin, kind="stable")[:per_class] if margin[i] > 0]
-        chosen[c] = [words[i] for i in best]
+        chosen.append([words[i] for i in best])
         expanded.append(counts[c] * prototypes[c] + embedded[best].sum(axis=0))
     return chosen, unit(np.stack(expanded))
 

@@ -204,7 +204,7 @@ class ZeroShotTextClassifier(Portable, TransductiveMixin, ScoredClassesMixin, Cl
         chosen, self.prototypes_ = expanded_prototypes(
             self.prototypes_, counts, words, self._embed_words(words), self.expand_labels
         )
-        self.label_words_ = {c: chosen[i] for i, c in enumerate(self.classes_.tolist())}
+        self.label_words_ = dict(zip(self.classes_.tolist(), chosen))
 
     def _embed_words(self, words):
         """``words`` embedded in large batches: single words pad to a few tokens, and the
