@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from _common import DATA, FORMER_TEXT_RECIPE, adaptation_arg, ants_bees, machine, merge_results, results_path
 
 from sktransfer import (
@@ -51,13 +50,10 @@ from sktransfer import (
     TextMultiTask,
     load_image_folder,
 )
-from sktransfer.data import read_image
-from sktransfer.inspection import attribute
-from sktransfer.inspection._geometry import visible_region
-from sktransfer.inspection._views import model_view
+from sktransfer.inspection import attribute, choose_cam_layers, deletion_test
 from sktransfer.monitoring import DriftDetector
 
-RANDOM_DRAWS = 5  # random deletions averaged for the deletion test's baseline
+RANDOM_DRAWS = 5  # random deletions averaged for the deletion test's baseline (--random-draws)
 CACHE = None  # --cache: features are computed once per backbone and data set
 METHODS = ("mmd", "classifier", "ks")
 
@@ -148,111 +144,60 @@ def section_drift(draws):
     return rows
 
 
-def delete_pixels(picture, attribution, seen, share, rng, fill):
-    """``picture`` with ``share`` of its ``seen`` pixels set to ``fill``: the most attributed
-    ones, or random ones when ``attribution`` is None."""
-    candidates = np.flatnonzero(seen)
-    count = int(round(share * len(candidates)))
-    if attribution is None:
-        chosen = rng.choice(candidates, count, replace=False)
-    else:
-        chosen = candidates[np.argsort(-attribution.ravel()[candidates], kind="stable")[:count]]
-    out = picture.reshape(-1, 3).copy()
-    out[chosen] = fill
-    return out.reshape(picture.shape)
-
-
-def random_squares(picture, seen, rng, fill, side=32):
-    """``picture`` with random ``side``-pixel squares covering 20 % of its ``seen`` pixels set
-    to ``fill``: a random baseline as coarse as a Grad-CAM map of the last block."""
-    height, width = picture.shape[:2]
-    grid = rng.random((-(-height // side), -(-width // side)))
-    scores = np.kron(grid, np.ones((side, side)))[:height, :width]
-    return delete_pixels(picture, scores, seen, 0.2, rng, fill)
-
-
-def image_deletion(model, name, paths, config, methods, seed=0):
-    pictures = [np.asarray(read_image(p, i)) for i, p in enumerate(paths)]
-    proba = model.predict_proba(pictures)
-    predicted = proba.argmax(axis=1)
-    fill = np.round(np.asarray(config.mean) * 255).astype(np.uint8)
-    rng = np.random.default_rng(seed)
-    seen = [visible_region(*p.shape[:2], config) for p in pictures]
-    rows_at = (np.arange(len(paths)), predicted)
-
-    def random_drop(cut):
-        """The mean drop over ``RANDOM_DRAWS`` random deletions (one draw varies by 15 %)."""
-        drops = []
-        for _ in range(RANDOM_DRAWS):
-            cuts = [cut(p, v) for p, v in zip(pictures, seen)]
-            drops.append(proba[rows_at] - model.predict_proba(cuts)[rows_at])
-        return np.mean(drops, axis=0)
-
-    drop_random = random_drop(lambda p, v: delete_pixels(p, None, v, 0.2, rng, fill))
-    drop_squares = random_drop(lambda p, v: random_squares(p, v, rng, fill))
+def image_deletion(model, name, paths, methods, chosen_on=None):
+    """The deletion test (``sktransfer.inspection.deletion_test``) of each method's maps on
+    ``paths``; with ``chosen_on`` (training photos), Grad-CAM's and HiResCAM's blocks are
+    first chosen on them by ``choose_cam_layers``, so the choice never sees ``paths``."""
     rows = []
     for method in methods:
+        layer, chosen = {}, ""
+        if chosen_on is not None and method in ("gradcam", "hirescam"):
+            start = time.perf_counter()
+            choice = choose_cam_layers(model, chosen_on, method, n_random=RANDOM_DRAWS, random_state=0)
+            print(choice.report.to_string(), flush=True)
+            layer = {"layer": choice.layer}
+            chosen = f", blocks chosen on the {len(chosen_on)} training photos: {'+'.join(choice.layer)}"
+            choose_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        maps = attribute(model, paths, method)
+        maps = attribute(model, paths, method, **layer)
         seconds = time.perf_counter() - start
-        top_cut = [delete_pixels(p, m, v, 0.2, rng, fill) for p, m, v in zip(pictures, maps, seen)]
-        drop_top = proba[rows_at] - model.predict_proba(top_cut)[rows_at]
+        result = deletion_test(model, paths, maps, n_random=RANDOM_DRAWS, random_state=0)
         rows.append(
             {
                 "section": "explain",
                 "data": "ants vs bees val (153)",
-                "method": f"{name}: {method}",
+                "method": f"{name}: {method}{chosen}",
                 "measure": f"drop of p(predicted), top vs random 20 % of seen pixels ({RANDOM_DRAWS} draws)",
-                "top": round(float(drop_top.mean()), 4),
-                "random": round(float(drop_random.mean()), 4),
-                "ratio": round(float(drop_top.mean() / drop_random.mean()), 2),
-                "random_squares": round(float(drop_squares.mean()), 4),
-                "ratio_squares": round(float(drop_top.mean() / drop_squares.mean()), 2),
+                "top": round(float(result.top.mean()), 4),
+                "random": round(float(result.random.mean()), 4),
+                "ratio": round(result.ratio, 2),
                 "seconds": round(seconds, 1),
+                **({"choose_seconds": round(choose_seconds, 1)} if chosen else {}),
             }
         )
         print(rows[-1], flush=True)
     return rows
 
 
-def token_deletion(model, texts, count=3, seed=0):
-    view = model_view(model)
-    special = set(getattr(view.tokenizer, "all_special_ids", []))
-    rng = np.random.default_rng(seed)
+def token_deletion(model, texts, count=3):
+    """The deletion test of the text model's token attributions: the share of flipped
+    predictions when the top ``count`` tokens are removed, against ``count`` random ones."""
     rows = []
-    tokens = view.tokenize(texts)
-    ids, mask = tokens["input_ids"], tokens["attention_mask"]
-    with torch.no_grad():
-        predicted = view.token_scores(ids, mask).argmax(dim=1)
-    keep = (mask.bool() & ~torch.isin(ids, torch.tensor(sorted(special)))).numpy()
-
-    def flips(choose):
-        cut = mask.clone()
-        for row in range(len(texts)):
-            positions = np.flatnonzero(keep[row])
-            cut[row, choose(row, positions)] = 0
-        with torch.no_grad():
-            return float((view.token_scores(ids, cut).argmax(dim=1) != predicted).float().mean())
-
-    random_flips = flips(
-        lambda row, positions: rng.choice(positions, min(count, len(positions)), replace=False)
-    )
     for method in ("integrated_gradients", "occlusion"):
         start = time.perf_counter()
         result = attribute(model, texts, method)
         seconds = time.perf_counter() - start
-        top_flips = flips(
-            lambda row, positions: positions[np.argsort(-result[row].scores, kind="stable")[:count]]
-        )
+        test = deletion_test(model, texts, result, n_tokens=count, n_random=RANDOM_DRAWS, random_state=0)
         rows.append(
             {
                 "section": "explain",
                 "data": f"SST-2 dev ({len(texts)})",
                 "method": f"TextClassifier(max_epochs=1): {method}",
-                "measure": f"flipped predictions, top {count} vs {count} random tokens removed",
-                "top": round(top_flips, 4),
-                "random": round(random_flips, 4),
-                "ratio": round(top_flips / random_flips, 2),
+                "measure": f"flipped predictions, top {count} vs {count} random tokens removed "
+                f"({RANDOM_DRAWS} draws)",
+                "top": round(test.flipped_top, 4),
+                "random": round(test.flipped_random, 4),
+                "ratio": round(test.flipped_top / test.flipped_random, 2),
                 "seconds": round(seconds, 1),
             }
         )
@@ -288,7 +233,7 @@ def sst2_model():
     return kept("sst2", fit)
 
 
-def section_explain_images(methods, freeze):
+def section_explain_images(methods, freeze, choose=False):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -301,14 +246,13 @@ def section_explain_images(methods, freeze):
     )
     print("fine-tuned accuracy", classifier.score(X_val, y_val), "freeze_", classifier.freeze_, flush=True)
     name = f"ImageClassifier(freeze={freeze!r})"
-    rows += image_deletion(classifier, name, X_val, classifier.data_config_, methods)
+    chosen_on = X_train if choose else None
+    rows += image_deletion(classifier, name, X_val, methods, chosen_on)
     pipeline = make_pipeline(
         ImageEmbedder("efficientnet_lite0", cache=CACHE), StandardScaler(), LogisticRegression(max_iter=2000)
     ).fit(X_train, y_train)
     print("pipeline accuracy", pipeline.score(X_val, y_val), flush=True)
-    rows += image_deletion(
-        pipeline, "ImageEmbedder + LogisticRegression", X_val, pipeline[0].data_config_, methods
-    )
+    rows += image_deletion(pipeline, "ImageEmbedder + LogisticRegression", X_val, methods, chosen_on)
     return rows
 
 
@@ -345,7 +289,15 @@ def update_row(method, seed, before, after, seconds, **extra):
 
 
 def section_update(
-    seeds, epochs, lr=None, adaptation="none", replay=0, freeze=None, retrain=None, self_trained=False
+    seeds,
+    epochs,
+    lr=None,
+    adaptation="none",
+    replay=0,
+    freeze=None,
+    retrain=None,
+    self_trained=False,
+    then_self_trained=False,
 ):
     """``adaptation``: besides the 100 labelled reviews, the other 900 go to the update as
     unlabelled target rows (``sample_domain`` -1) with this adaptation ("none": not given).
@@ -354,7 +306,9 @@ def section_update(
     ``retrain``: instead of continuing, the model is fitted again from the pretrained
     encoder, as it was, on its 8,000 SST-2 phrases and the 100 reviews, each review
     weighing ``retrain`` (the other options are then unused). ``self_trained``:
-    ``SelfTrainedHead`` on the reviews instead (see :func:`_self_trained_heads`)."""
+    ``SelfTrainedHead`` on the reviews instead (see :func:`_self_trained_heads`).
+    ``then_self_trained``: the updated model also scored with a ``SelfTrainedHead`` on
+    its features of the 1,000 reviews, the 100 labels given (one update, two rows)."""
     if retrain is not None:
         return _retrained(seeds, retrain)
     if self_trained:
@@ -396,6 +350,21 @@ def section_update(
         seconds = time.perf_counter() - start
         after = updated.score(list(texts[held_out]), labels[held_out])
         rows.append(update_row(method, seed, before, after, seconds, drift_p_value=round(drift.p_value, 4)))
+        if then_self_trained:
+            start = time.perf_counter()
+            partial = np.full(len(texts), -1)
+            partial[labelled] = labels[labelled]
+            head = SelfTrainedHead(updated).fit(list(texts), partial)
+            after = head.score(list(texts[held_out]), labels[held_out])
+            rows.append(
+                update_row(
+                    f"{method}, then SelfTrainedHead on the 1,000 reviews, the 100 labels",
+                    seed,
+                    before,
+                    after,
+                    seconds + time.perf_counter() - start,
+                )
+            )
     return rows
 
 
@@ -536,6 +505,7 @@ def write(rows):
 
 
 def main():
+    global CACHE, RANDOM_DRAWS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--only", choices=["drift", "explain-images", "explain-text", "update", "multitask"], action="append"
@@ -545,6 +515,14 @@ def main():
         "--image-freeze",
         default="last:3",
         help="the fine-tuned model's freeze ('auto': the default since 2026-12-01)",
+    )
+    parser.add_argument(
+        "--choose-layers",
+        action="store_true",
+        help="Grad-CAM's and HiResCAM's blocks chosen on the training photos by the deletion test",
+    )
+    parser.add_argument(
+        "--random-draws", type=int, default=RANDOM_DRAWS, help="random deletions averaged (images, texts)"
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--update-epochs", type=int, default=10, help="epochs of the update on Yelp")
@@ -571,16 +549,20 @@ def main():
         action="store_true",
         help="SelfTrainedHead on the reviews instead of fine-tuning",
     )
+    parser.add_argument(
+        "--update-then-self-train",
+        action="store_true",
+        help="after the update, also a SelfTrainedHead on its features of the 1,000 reviews",
+    )
     parser.add_argument("--draws", type=int, default=100)
     parser.add_argument("--cache", default="/tmp/adapt/cache", help="feature cache folder")
     args = parser.parse_args()
-    global CACHE
-    CACHE = args.cache
+    CACHE, RANDOM_DRAWS = args.cache, args.random_draws
     for section in args.only or ["drift", "explain-images", "explain-text", "update", "multitask"]:
         if section == "drift":
             write(section_drift(args.draws))
         elif section == "explain-images":
-            write(section_explain_images(args.image_methods, args.image_freeze))
+            write(section_explain_images(args.image_methods, args.image_freeze, args.choose_layers))
         elif section == "explain-text":
             write(section_explain_text())
         elif section == "update":
@@ -594,6 +576,7 @@ def main():
                     args.update_freeze,
                     args.update_retrain,
                     args.update_self_train,
+                    args.update_then_self_train,
                 )
             )
         else:

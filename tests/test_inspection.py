@@ -24,7 +24,13 @@ from sktransfer import (
 )
 from sktransfer.backbones import load_backbone
 from sktransfer.data import ImageDataset, eval_transform, scale_pixels
-from sktransfer.inspection import TokenAttribution, attribute, plot_image_attribution
+from sktransfer.inspection import (
+    TokenAttribution,
+    attribute,
+    choose_cam_layers,
+    deletion_test,
+    plot_image_attribution,
+)
 from sktransfer.inspection._geometry import to_original, visible_region
 from sktransfer.inspection._views import model_view
 
@@ -410,3 +416,101 @@ def test_padding_lands_where_the_crop_box_says(crop_mode, height):
     top, *_ = crop_box(height, width, config)
     first_white = int(torch.nonzero(crop[:, crop.shape[1] // 2] > 200)[0])
     assert top < 0 and first_white == -top
+
+
+# ------------------------------------------------------------------ faithfulness
+def test_the_deletion_test_sets_the_top_seen_pixels_to_the_neutral_colour(image_pipeline, images):
+    X = images[0][:4]
+    maps = attribute(image_pipeline, X, "gradcam")
+    result = deletion_test(image_pipeline, X, maps, fraction=0.25, n_random=2, random_state=0)
+    config = image_pipeline[0].data_config_
+    fill = np.round(np.asarray(config.mean) * 255).astype(np.uint8)
+    cuts = []
+    for picture, attribution in zip(X, maps):  # by hand: the top quarter of the crop's pixels
+        seen = np.flatnonzero(visible_region(*picture.shape[:2], config))
+        chosen = seen[np.argsort(-attribution.ravel()[seen], kind="stable")[: round(0.25 * len(seen))]]
+        cut = picture.reshape(-1, 3).copy()
+        cut[chosen] = fill
+        cuts.append(cut.reshape(picture.shape))
+    before, after = image_pipeline.predict_proba(X), image_pipeline.predict_proba(cuts)
+    rows, predicted = np.arange(4), before.argmax(axis=1)
+    np.testing.assert_allclose(result.top, before[rows, predicted] - after[rows, predicted], atol=1e-6)
+    assert result.ratio == pytest.approx(result.top.mean() / result.random.mean())
+    again = deletion_test(image_pipeline, X, maps, fraction=0.25, n_random=2, random_state=0)
+    np.testing.assert_array_equal(again.random, result.random)  # reproducible with random_state
+
+
+def test_deleting_what_the_model_relies_on_beats_deleting_at_random(image_pipeline, images):
+    X, y = images
+    square = np.zeros(X.shape[1:3])
+    square[10:20, 10:20] = 1  # where the bees' white square is
+    toward = deletion_test(image_pipeline, X, [square] * len(X), random_state=0)
+    away = deletion_test(image_pipeline, X, [1 - square] * len(X), random_state=0)
+    bees = y == "bee"
+    assert toward.top[bees].mean() > away.top[bees].mean()
+    assert toward.top[bees].mean() > toward.random[bees].mean()
+
+
+def test_the_deletion_test_removes_the_top_tokens(text_classifier):
+    attributions = attribute(text_classifier, TEXTS[:4], "occlusion")
+    result = deletion_test(text_classifier, TEXTS[:4], attributions, n_tokens=1, random_state=0)
+    view = model_view(text_classifier).explaining("probability")
+    tokens = view.tokenize(TEXTS[:4])
+    ids, mask = tokens["input_ids"], tokens["attention_mask"]
+    special = torch.tensor(sorted(view.tokenizer.all_special_ids))
+    cut = mask.clone()
+    for row, attribution in enumerate(attributions):  # by hand: each text's top token masked
+        positions = np.flatnonzero((mask[row].bool() & ~torch.isin(ids[row], special)).numpy())
+        cut[row, positions[np.argmax(attribution.scores)]] = 0
+    with torch.no_grad():
+        before, after = view.token_scores(ids, mask).numpy(), view.token_scores(ids, cut).numpy()
+    rows, predicted = np.arange(4), before.argmax(axis=1)
+    np.testing.assert_allclose(result.top, before[rows, predicted] - after[rows, predicted], atol=1e-6)
+    assert result.flipped_top == np.mean(after.argmax(axis=1) != predicted)
+
+
+def test_what_the_deletion_test_cannot_take_says_why(image_pipeline, images, text_classifier):
+    X = images[0][:2]
+    maps = attribute(image_pipeline, X, "gradcam")
+    with pytest.raises(ValueError, match="1 attributions for 2 images"):
+        deletion_test(image_pipeline, X, maps[:1])
+    with pytest.raises(ValueError, match=r"attribution 1 has shape \(3, 3\)"):
+        deletion_test(image_pipeline, X, [maps[0], np.zeros((3, 3))])
+    with pytest.raises(ValueError, match="fraction=1.5 must be a share"):
+        deletion_test(image_pipeline, X, maps, fraction=1.5)
+    with pytest.raises(ValueError, match="n_random=0 must be a positive integer"):
+        deletion_test(image_pipeline, X, maps, n_random=0)
+    regressor = ImageRegressor("tiny_cnn", weights=None, freeze="last:1", max_epochs=1, random_state=0).fit(
+        X, [0.0, 1.0]
+    )
+    with pytest.raises(TypeError, match="ImageRegressor has no predict_proba"):
+        deletion_test(regressor, X, maps)
+    other = attribute(text_classifier, [TEXTS[2]] * 2, "occlusion")  # shorter texts
+    with pytest.raises(ValueError, match=r"attribution 0 scores \d+ tokens, text 0 has \d+"):
+        deletion_test(text_classifier, TEXTS[:2], other)
+
+
+def test_cam_blocks_are_chosen_by_the_deletion_test(image_pipeline, images):
+    X = images[0]
+    choice = choose_cam_layers(image_pipeline, X, random_state=0)
+    names = image_pipeline[0].backbone_.block_names()
+    # the tiny CNN has one block at each of its two coarsest resolutions: each alone, and the pair
+    assert sorted(map(tuple, choice.report["layer"])) == sorted(
+        [(names[1],), (names[2],), (names[1], names[2])]
+    )
+    assert list(choice.report["ratio"]) == sorted(choice.report["ratio"], reverse=True)
+    assert choice.layer == choice.report["layer"].iloc[0]
+    for row in choice.report.itertuples():  # each ratio is the deletion test's, same random draws
+        maps = attribute(image_pipeline, X, "gradcam", layer=row.layer)
+        assert row.ratio == pytest.approx(deletion_test(image_pipeline, X, maps, random_state=0).ratio)
+    given = choose_cam_layers(image_pipeline, X, "hirescam", candidates=[names[0], [names[0], names[2]]])
+    assert sorted(map(str, given.report["layer"])) == sorted([names[0], str([names[0], names[2]])])
+
+
+def test_what_choose_cam_layers_cannot_take_says_why(image_pipeline, images, text_classifier):
+    with pytest.raises(ValueError, match="method='integrated_gradients' has no blocks"):
+        choose_cam_layers(image_pipeline, images[0], "integrated_gradients")
+    with pytest.raises(ValueError, match=r"candidates=\[\] names no block"):
+        choose_cam_layers(image_pipeline, images[0], candidates=[])
+    with pytest.raises(ValueError, match="chosen on images; this model reads texts"):
+        choose_cam_layers(text_classifier, TEXTS)

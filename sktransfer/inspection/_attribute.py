@@ -277,10 +277,7 @@ def _attribute_texts(view, X, method, target, n_steps, batch_size, verbose):
     from captum.attr import FeatureAblation, LayerIntegratedGradients
 
     texts = text_inputs(X, "attribute")
-    # special tokens are left out, except the unknown token: it stands for a word of the text
-    special = set(getattr(view.tokenizer, "all_special_ids", []) or []) - {
-        getattr(view.tokenizer, "unk_token_id", None)
-    }
+    special = _text_special_ids(view.tokenizer)
     pad_id = getattr(view.tokenizer, "pad_token_id", None) or 0
     if method == "integrated_gradients":
         explainer = LayerIntegratedGradients(view.token_scores, _input_embeddings(view.backbone))
@@ -322,6 +319,12 @@ def _attribute_texts(view, X, method, target, n_steps, batch_size, verbose):
                 )
             )
     return results
+
+
+def _text_special_ids(tokenizer):
+    """The token ids attributions leave out: the special tokens, except the unknown token
+    (it stands for a word of the text)."""
+    return set(getattr(tokenizer, "all_special_ids", []) or []) - {getattr(tokenizer, "unk_token_id", None)}
 
 
 def _is_special(ids, special):
