@@ -83,7 +83,8 @@ def deletion_test(
         ``.ratio`` above 1: the attributions beat chance; the explanations guide
         reports 2 to 7 on ants vs bees and SST-2.
     """
-    return _deletion(model, X, fraction, n_tokens, n_random, random_state, batch_size).test(attributions)
+    deletion = _deletion(model, X, fraction, n_tokens, n_random, random_state, batch_size, "deletion_test")
+    return deletion.test(attributions)
 
 
 def choose_cam_layers(
@@ -134,9 +135,9 @@ def choose_cam_layers(
         raise ValueError(
             f"choose_cam_layers: method={method!r} has no blocks to choose; use one of {CAM_METHODS}."
         )
-    deletion = _deletion(model, X, fraction, 3, n_random, random_state, batch_size)
-    if deletion.modality != "image":
+    if model_view(model).modality != "image":
         raise ValueError("choose_cam_layers: Grad-CAM's blocks are chosen on images; this model reads texts.")
+    deletion = _deletion(model, X, fraction, 3, n_random, random_state, batch_size, "choose_cam_layers")
     if candidates is None:
         candidates = _default_candidates(deletion.view)
     if not candidates:
@@ -187,30 +188,31 @@ def _two_resolutions(sizes):
     return fine, coarse
 
 
-def _deletion(model, X, fraction, n_tokens, n_random, random_state, batch_size):
+def _deletion(model, X, fraction, n_tokens, n_random, random_state, batch_size, owner):
+    """The deletion test of ``model`` on ``X``, random baseline drawn: ``.test(attributions)``."""
     if not isinstance(fraction, Real) or not 0 < fraction < 1:
-        raise ValueError(f"deletion_test: fraction={fraction!r} must be a share in (0, 1).")
+        raise ValueError(f"{owner}: fraction={fraction!r} must be a share in (0, 1).")
     for name, value in (("n_tokens", n_tokens), ("n_random", n_random), ("batch_size", batch_size)):
         if not isinstance(value, Integral) or value < 1:
-            raise ValueError(f"deletion_test: {name}={value!r} must be a positive integer.")
+            raise ValueError(f"{owner}: {name}={value!r} must be a positive integer.")
     if not hasattr(model, "predict_proba"):
         raise TypeError(
-            f"deletion_test: a {type(model).__name__} has no predict_proba; the test measures the drop "
+            f"{owner}: a {type(model).__name__} has no predict_proba; the test measures the drop "
             "of the predicted class's probability, so it needs a classifier."
         )
     view = model_view(model)
     rng = check_random_state(random_state)
     if view.modality == "image":
-        return _ImageDeletion(model, view, X, fraction, n_random, rng)
-    return _TextDeletion(view.explaining("probability"), X, n_tokens, n_random, rng, batch_size)
+        return _ImageDeletion(model, view, X, fraction, n_random, rng, owner)
+    return _TextDeletion(view.explaining("probability"), X, n_tokens, n_random, rng, batch_size, owner)
 
 
 class _ImageDeletion:
-    modality = "image"
+    """Pixels set to the backbone's neutral colour, inside the crop the network sees."""
 
-    def __init__(self, model, view, X, fraction, n_random, rng):
+    def __init__(self, model, view, X, fraction, n_random, rng, owner):
         self.model, self.view, self.fraction, self.rng = model, view, fraction, rng
-        self.items = image_inputs(X, "deletion_test")
+        self.items = image_inputs(X, owner)
         self.pictures = [np.asarray(read_image(item, i)) for i, item in enumerate(self.items)]
         self.seen = [visible_region(*p.shape[:2], view.data_config) for p in self.pictures]
         self.fill = np.round(np.asarray(view.data_config.mean) * 255).astype(np.uint8)
@@ -262,11 +264,11 @@ class _ImageDeletion:
 
 
 class _TextDeletion:
-    modality = "text"
+    """Tokens removed through the attention mask (special tokens never are)."""
 
-    def __init__(self, view, X, n_tokens, n_random, rng, batch_size):
+    def __init__(self, view, X, n_tokens, n_random, rng, batch_size, owner):
         self.view, self.n_tokens, self.rng = view, n_tokens, rng
-        texts = text_inputs(X, "deletion_test")
+        texts = text_inputs(X, owner)
         self.batches = []
         special = _text_special_ids(view.tokenizer)
         for start in range(0, len(texts), batch_size):
