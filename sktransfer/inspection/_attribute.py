@@ -78,7 +78,8 @@ def attribute(
         maximum of 1. None: the last block at each of the backbone's two coarsest resolutions (for
         EfficientNet-Lite0, ``["blocks.4", "head"]``, at 1/16 and 1/32 of the input),
         finer than the last block alone and more faithful in the deletion test (see the
-        explanations guide).
+        explanations guide). :func:`choose_cam_layers` chooses them for your model by
+        that test, on images you pass.
     n_steps : int, default=32
         Integrated-gradients steps along the path from the baseline.
     batch_size : int, default=8
