@@ -13,7 +13,10 @@
   training photos and ``ImageEmbedder + StandardScaler + LogisticRegression``: the top
   20 % of the pixels the network sees, by Grad-CAM, HiResCAM and integrated gradients,
   are replaced by the mean colour (the backbone's neutral input), against a random 20 %
-  of the same pixels; the mean drop of the predicted class's probability. SST-2 dev
+  of the same pixels (``--random-draws`` averaged); the mean drop of the predicted class's
+  probability (``sktransfer.inspection.deletion_test``). ``--choose-layers``: Grad-CAM's
+  and HiResCAM's blocks are chosen on the 245 training photos by ``choose_cam_layers``
+  first. SST-2 dev
   (872), ``TextClassifier(max_epochs=1)`` (``freeze="none"``, ``lr=(1e-3, 5e-5)``, as
   every text model here) fine-tuned on 8,000 SST-2 training phrases: the top 3 tokens
   by integrated gradients and by occlusion are removed (attention mask), against 3
