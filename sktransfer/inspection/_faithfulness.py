@@ -217,7 +217,6 @@ class _ImageDeletion:
         self.seen = [visible_region(*p.shape[:2], view.data_config) for p in self.pictures]
         self.fill = np.round(np.asarray(view.data_config.mean) * 255).astype(np.uint8)
         self.proba = model.predict_proba(self.pictures)
-        self.predicted = self.proba.argmax(axis=1)
         draws = [
             self._drop([self._cut(p, None, s) for p, s in zip(self.pictures, self.seen)])
             for _ in range(n_random)
@@ -257,10 +256,7 @@ class _ImageDeletion:
         return out.reshape(picture.shape)
 
     def _drop(self, cuts):
-        proba = self.model.predict_proba(cuts)
-        rows = np.arange(len(cuts))
-        flipped = float(np.mean(proba.argmax(axis=1) != self.predicted))
-        return self.proba[rows, self.predicted] - proba[rows, self.predicted], flipped
+        return _drop(self.proba, self.model.predict_proba(cuts))
 
 
 class _TextDeletion:
@@ -281,7 +277,6 @@ class _TextDeletion:
             self.batches.append((ids, mask, [np.flatnonzero(row) for row in keep]))
         self.n_texts = len(texts)
         self.proba = self._proba(lambda positions, row: positions[:0])
-        self.predicted = self.proba.argmax(axis=1)
         draws = [self._drop(lambda positions, row: self._random(positions)) for _ in range(n_random)]
         self.random = np.mean([drop for drop, _ in draws], axis=0)
         self.flipped_random = float(np.mean([flipped for _, flipped in draws]))
@@ -321,7 +316,12 @@ class _TextDeletion:
         return np.concatenate(out)
 
     def _drop(self, choose):
-        proba = self._proba(choose)
-        rows = np.arange(self.n_texts)
-        flipped = float(np.mean(proba.argmax(axis=1) != self.predicted))
-        return self.proba[rows, self.predicted] - proba[rows, self.predicted], flipped
+        return _drop(self.proba, self._proba(choose))
+
+
+def _drop(before, after):
+    """Each input's drop of the probability of the class predicted ``before``, and the
+    share of inputs whose prediction changed."""
+    rows, predicted = np.arange(len(before)), before.argmax(axis=1)
+    flipped = float(np.mean(after.argmax(axis=1) != predicted))
+    return before[rows, predicted] - after[rows, predicted], flipped
