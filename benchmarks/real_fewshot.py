@@ -7,7 +7,9 @@ texts, and transductively (``fit`` on the unlabelled dev texts, or on 2,000 unla
 training phrases); a hand-written description for comparison; and the frozen probe
 from 8 labelled phrases a class (10 draws from 8,000 training phrases) as the
 few-shot baseline; ``--data yelp`` runs the few-shot methods on Yelp reviews instead
-(where class_descriptions was designed). Writes ``benchmarks/results/real-fewshot-<host>.{json,md}``.
+(where class_descriptions was designed). ``--kept DIR --weight W`` scores dev from the
+probabilities that ``text_recipe.py combine --keep DIR`` saved, with the soft vote's
+zero-shot weight chosen there on set B. Writes ``benchmarks/results/real-fewshot-<host>.{json,md}``.
 """
 
 import argparse
@@ -293,6 +295,43 @@ def _then(model, name, X, y, unlabelled, X_test):
     return SelfTrainedHead(model).fit(np.concatenate([X, np.asarray(phrases)]), partial).predict(X_test)
 
 
+def from_kept(folder, backbone, weight):
+    """Dev accuracy of the few-shot model and the zero-shot classifier combined with the
+    zero-shot ``weight`` chosen on set B (``text_recipe.py combine --keep``), from the
+    probabilities that check saved: no refit, the same fits as the choice."""
+    from pathlib import Path
+
+    y_dev = read("dev")["label"].to_numpy()
+    files = sorted(Path(folder).glob(f"{backbone}-draw*.npz"), key=lambda f: int(f.stem.rsplit("draw", 1)[1]))
+    if not files:
+        raise FileNotFoundError(
+            f"no {backbone}-draw*.npz in {folder}: run text_recipe.py combine --keep first"
+        )
+    scores = {"alone": [], "voted": []}
+    for file in files:
+        kept = np.load(file)
+        scores["alone"].append(float(np.mean(kept["few_shot_dev"].argmax(1) == y_dev)))
+        both = (1 - weight) * kept["few_shot_dev"] + weight * kept["zero_shot_dev"]
+        scores["voted"].append(float(np.mean(both.argmax(1) == y_dev)))
+    method = OURS["contrastive" if backbone == "all-mpnet-base-v2" else "described"][0]
+    names = {"alone": method, "voted": f"{method}, then {THEN['voted']} at weight {weight} (chosen on set B)"}
+    draws_run = [int(f.stem.rsplit("draw", 1)[1]) for f in files]
+    return [
+        {
+            "backbone": backbone,
+            "method": f"{names[name]}, 8 a class, draws {draws_run[0]}-{draws_run[-1]}, kept probabilities",
+            "accuracy": float(np.mean(values)),
+            "std": float(np.std(values)),
+            "draws": len(values),
+            "fit_seconds": float("nan"),
+            "note": "from the fits of text_recipe.py combine --keep (their seconds are not kept)",
+            "scores": values,
+            "first_draw": -2,
+        }
+        for name, values in scores.items()
+    ]
+
+
 def run(backbone, cache):
     train, dev = read("train"), read("dev")
     pool = train.sample(n=8000, random_state=0)
@@ -410,9 +449,19 @@ def main():
     )
     parser.add_argument("--only", choices=["zero-shot", "few-shot"])
     parser.add_argument(
+        "--kept", default=None, help="score dev from text_recipe.py combine --keep's folder, then stop"
+    )
+    parser.add_argument(
+        "--weight", type=float, default=0.5, help="--kept: the zero-shot weight chosen on set B"
+    )
+    parser.add_argument(
         "--data", choices=["sst2", "yelp"], default="sst2", help="where the few-shot draws come from"
     )
     args = parser.parse_args()
+    if args.kept:
+        for backbone in args.backbones:
+            write(from_kept(args.kept, backbone, args.weight))
+        return
     rows = []
     for backbone in args.backbones:
         if args.only != "few-shot":

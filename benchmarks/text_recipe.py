@@ -6,7 +6,7 @@
     python benchmarks/text_recipe.py small [--sizes 8 64 256] [--settings "lr=(1e-3, 5e-5)"]
     python benchmarks/text_recipe.py fewshot [--seeds 0 1 2 3 4] [--settings "contrastive lr=1e-4"]
     python benchmarks/text_recipe.py expand [--backbones all-MiniLM-L6-v2] [--fits] [--cache DIR]
-    python benchmarks/text_recipe.py combine [--seeds 0 1 2 3 4] [--cache DIR]
+    python benchmarks/text_recipe.py combine [--seeds 0 1 2 3 4] [--cache DIR] [--backbone B] [--keep DIR]
     python benchmarks/text_recipe.py pairs [--seeds 0 1 2] [--targets 1024 4096]
     python benchmarks/text_recipe.py report
 
@@ -52,7 +52,9 @@ labelled phrases a class, the class names as descriptions) with the zero-shot cl
 voted beside it in ``real_fewshot.py`` (class names, 400 words a class, no texts): the
 mean of the probabilities at several weights of the zero-shot member (0.5 is
 scikit-learn's soft vote), and the mean of the log-odds at the same weights; one fit per
-draw, scored on set B.
+draw, scored on set B. ``--backbone all-mpnet-base-v2`` runs it for MPNet (its few-shot
+model without the class names as rows); ``--keep DIR`` also saves each draw's
+probabilities on set B and dev, for ``real_fewshot.py --kept DIR --weight W``.
 
 ``pairs``: the contrastive recipe (the class names as descriptions) from 64 labelled
 phrases a class at several pair budgets (``TARGET_PAIRS``: the pairs a fit aims at once
@@ -66,6 +68,7 @@ Each run appends JSON lines to ``benchmarks/results/text-recipe-<host>.jsonl``;
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -285,21 +288,38 @@ def expand(backbones, fits, cache):
 COMBINE_WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0)  # the zero-shot member's share
 
 
-def combine(seeds, cache):
+def combine(seeds, cache, backbone="all-MiniLM-L6-v2", keep=None):
     """One few-shot fit per draw, combined with the 400-word zero-shot classifier in
-    several ways (see the module docstring); set B only."""
+    several ways (see the module docstring); scored on set B only.
+
+    MPNet's few-shot model leaves out the class names as rows, as in ``real_fewshot.py``.
+    With ``keep`` (a folder), each draw's probabilities on set B and on SST-2 dev are
+    saved there for ``real_fewshot.py --kept``, which scores dev with a weight chosen
+    here, without refitting; this check never scores dev.
+    """
     pool, _, design, _ = _fewshot_data()
     texts, labels = pool["sentence"].to_numpy(), pool["label"].to_numpy()
     X, y = design["sentence"], design["label"].to_numpy()
-    prior = ZeroShotTextClassifier(
-        "all-MiniLM-L6-v2", NAMES, expand_labels=400, transductive=False, cache=cache
-    ).fit([])
+    dev = read("dev")["sentence"]
+    prior = ZeroShotTextClassifier(backbone, NAMES, expand_labels=400, transductive=False, cache=cache).fit(
+        []
+    )
     zero_shot = prior.predict_proba(X)
+    described = {} if backbone == "all-mpnet-base-v2" else {"class_descriptions": NAMES}
     chosen = dict(draws(labels, 8, n_draws=max(seeds) + 1))
     for seed in seeds:
         idx = chosen[seed]
-        model = TextClassifier(strategy="contrastive", class_descriptions=NAMES, random_state=seed)
+        model = TextClassifier(backbone, strategy="contrastive", random_state=seed, **described)
         few_shot = model.fit(texts[idx], labels[idx]).predict_proba(X)
+        if keep is not None:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            np.savez(
+                Path(keep) / f"{backbone}-draw{seed}.npz",
+                few_shot_set_b=few_shot,
+                zero_shot_set_b=zero_shot,
+                few_shot_dev=model.predict_proba(dev),
+                zero_shot_dev=prior.predict_proba(dev),
+            )
         for weight in COMBINE_WEIGHTS:
             rules = {
                 "mean probability": (1 - weight) * few_shot + weight * zero_shot,
@@ -308,7 +328,7 @@ def combine(seeds, cache):
             }
             for rule, combined in rules.items():
                 yield dict(
-                    check="combine",
+                    check="combine" if backbone == "all-MiniLM-L6-v2" else f"combine, {backbone}",
                     seed=seed,
                     setting=f"{rule}, zero-shot weight {weight}",
                     scored_on="set B: 1,000 phrases of 12+ words",
@@ -410,7 +430,9 @@ def main():
     parser.add_argument("--heads", action="store_true", help="fewshot: more unlabelled sets")
     parser.add_argument("--backbones", nargs="+", default=["all-MiniLM-L6-v2", "all-mpnet-base-v2"])
     parser.add_argument("--fits", action="store_true", help="expand: vote with few-shot models")
-    parser.add_argument("--cache", default=None, help="expand: a feature cache folder")
+    parser.add_argument("--cache", default=None, help="expand, combine: a feature cache folder")
+    parser.add_argument("--backbone", default="all-MiniLM-L6-v2", help="combine: the encoder")
+    parser.add_argument("--keep", default=None, help="combine: save probabilities in this folder")
     args = parser.parse_args()
     path = results_path("text-recipe", "jsonl")
     if args.check == "report":
@@ -423,7 +445,7 @@ def main():
         "fewshot": lambda: few_shot(args.seeds, args.settings or list(FEWSHOT_SETTINGS), heads=args.heads),
         "interpolate": lambda: interpolate(args.seeds),
         "expand": lambda: expand(args.backbones, args.fits, args.cache),
-        "combine": lambda: combine(args.seeds, args.cache),
+        "combine": lambda: combine(args.seeds, args.cache, args.backbone, args.keep),
         "pairs": lambda: pair_budgets(args.seeds, args.targets),
     }
     rows = checks[args.check]()
