@@ -302,20 +302,20 @@ def from_kept(folder, backbone, weight):
     from pathlib import Path
 
     y_dev = read("dev")["label"].to_numpy()
-    files = sorted(Path(folder).glob(f"{backbone}-draw*.npz"), key=lambda f: int(f.stem.rsplit("draw", 1)[1]))
+    files = {int(f.stem.rsplit("draw", 1)[1]): f for f in Path(folder).glob(f"{backbone}-draw*.npz")}
     if not files:
         raise FileNotFoundError(
             f"no {backbone}-draw*.npz in {folder}: run text_recipe.py combine --keep first"
         )
+    draws_run = sorted(files)
     scores = {"alone": [], "voted": []}
-    for file in files:
-        kept = np.load(file)
+    for draw in draws_run:
+        kept = np.load(files[draw])
         scores["alone"].append(float(np.mean(kept["few_shot_dev"].argmax(1) == y_dev)))
         both = (1 - weight) * kept["few_shot_dev"] + weight * kept["zero_shot_dev"]
         scores["voted"].append(float(np.mean(both.argmax(1) == y_dev)))
     method = OURS["contrastive" if backbone == "all-mpnet-base-v2" else "described"][0]
     names = {"alone": method, "voted": f"{method}, then {THEN['voted']} at weight {weight} (chosen on set B)"}
-    draws_run = [int(f.stem.rsplit("draw", 1)[1]) for f in files]
     return [
         {
             "backbone": backbone,
