@@ -9,7 +9,9 @@ from 8 labelled phrases a class (10 draws from 8,000 training phrases) as the
 few-shot baseline; ``--data yelp`` runs the few-shot methods on Yelp reviews instead
 (where class_descriptions was designed). ``--kept DIR --weight W`` scores dev from the
 probabilities that ``text_recipe.py combine --keep DIR`` saved, with the soft vote's
-zero-shot weight chosen there on set B. Writes ``benchmarks/results/real-fewshot-<host>.{json,md}``.
+zero-shot weight chosen there on set B. The setfit package's runs (``--setfit``) need
+``pip install setfit==1.2.0``, the version measured.
+Writes ``benchmarks/results/real-fewshot-<host>.{json,md}``.
 """
 
 import argparse
@@ -58,8 +60,14 @@ def model_folder(backbone):
 
 def setfit_fit_predict(backbone, X, y, X_test, seed, **arguments):
     """The setfit package's own training on the same body: a reference, not our code."""
-    from datasets import Dataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
+    try:
+        from datasets import Dataset
+        from setfit import SetFitModel, Trainer, TrainingArguments
+    except ImportError as exc:
+        raise ImportError(
+            f"the setfit package's runs need it ({exc}): pip install setfit==1.2.0 (the version "
+            "measured), or pass --setfit with no names to skip them"
+        ) from None
 
     model = SetFitModel.from_pretrained(model_folder(backbone))
     scratch = tempfile.mkdtemp(prefix="setfit-")  # its trainer writes checkpoints: not into the repository
