@@ -73,7 +73,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _common import FORMER_TEXT_RECIPE, machine, results_path
-from real_fewshot import NAMES, draws, read, read_yelp, unlabelled_phrases
+from real_fewshot import NAMES, draws, read, read_yelp, unlabelled_phrases, vote_member, voted_prior
 from skorch.callbacks import Callback
 
 import sktransfer.finetune._contrastive as contrastive
@@ -300,25 +300,25 @@ def combine(seeds, cache, backbone="all-MiniLM-L6-v2", keep=None):
     pool, _, design, _ = _fewshot_data()
     texts, labels = pool["sentence"].to_numpy(), pool["label"].to_numpy()
     X, y = design["sentence"], design["label"].to_numpy()
-    dev = read("dev")["sentence"]
-    prior = ZeroShotTextClassifier(backbone, NAMES, expand_labels=400, transductive=False, cache=cache).fit(
-        []
-    )
+    prior = voted_prior(backbone, cache).fit([])
     zero_shot = prior.predict_proba(X)
-    described = {} if backbone == "all-mpnet-base-v2" else {"class_descriptions": NAMES}
+    if keep is not None:  # the dev phrases and the zero-shot member's view of them: once for all draws
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        dev = read("dev")["sentence"]
+        zero_shot_dev = prior.predict_proba(dev)
+    settings = vote_member(backbone)[1]
     chosen = dict(draws(labels, 8, n_draws=max(seeds) + 1))
     for seed in seeds:
         idx = chosen[seed]
-        model = TextClassifier(backbone, strategy="contrastive", random_state=seed, **described)
+        model = TextClassifier(backbone, strategy="contrastive", random_state=seed, **settings)
         few_shot = model.fit(texts[idx], labels[idx]).predict_proba(X)
         if keep is not None:
-            Path(keep).mkdir(parents=True, exist_ok=True)
             np.savez(
                 Path(keep) / f"{backbone}-draw{seed}.npz",
                 few_shot_set_b=few_shot,
                 zero_shot_set_b=zero_shot,
                 few_shot_dev=model.predict_proba(dev),
-                zero_shot_dev=prior.predict_proba(dev),
+                zero_shot_dev=zero_shot_dev,
             )
         for weight in COMBINE_WEIGHTS:
             rules = {
