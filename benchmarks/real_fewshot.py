@@ -310,23 +310,37 @@ def vote_member(backbone):
     return OURS["contrastive" if backbone == "all-mpnet-base-v2" else "described"]
 
 
+def weighted_vote(few_shot, zero_shot, weight):
+    """The soft vote's probabilities with the zero-shot member's share ``weight``:
+    ``VotingClassifier(voting="soft", weights=[1 - weight, weight])``."""
+    return (1 - weight) * few_shot + weight * zero_shot
+
+
+def kept_paths(folder, backbone):
+    """Where ``text_recipe.py combine --keep`` saves the zero-shot member's dev
+    probabilities (once) and each draw's few-shot ones."""
+    return Path(folder) / f"{backbone}-zero-shot-dev.npy", Path(folder) / f"{backbone}-draw{{}}.npy"
+
+
 def from_kept(folder, backbone, weight):
     """Dev accuracy of the few-shot model and the zero-shot classifier combined with the
     zero-shot ``weight`` chosen on set B (``text_recipe.py combine --keep``), from the
     probabilities that check saved: no refit, the same fits as the choice."""
     y_dev = read("dev")["label"].to_numpy()
-    files = {int(f.stem.rsplit("draw", 1)[1]): f for f in Path(folder).glob(f"{backbone}-draw*.npz")}
-    if not files:
+    zero_shot_path, draw_path = kept_paths(folder, backbone)
+    files = {int(f.stem.rsplit("draw", 1)[1]): f for f in Path(folder).glob(draw_path.name.format("*"))}
+    if not files or not zero_shot_path.exists():
         raise FileNotFoundError(
-            f"no {backbone}-draw*.npz in {folder}: run text_recipe.py combine --keep first"
+            f"no {draw_path.name.format('*')} or {zero_shot_path.name} in {folder}: "
+            "run text_recipe.py combine --keep first"
         )
+    zero_shot = np.load(zero_shot_path)
     draws_run = sorted(files)
     scores = {"alone": [], "voted": []}
     for draw in draws_run:
-        kept = np.load(files[draw])
-        scores["alone"].append(float(np.mean(kept["few_shot_dev"].argmax(1) == y_dev)))
-        both = (1 - weight) * kept["few_shot_dev"] + weight * kept["zero_shot_dev"]
-        scores["voted"].append(float(np.mean(both.argmax(1) == y_dev)))
+        few_shot = np.load(files[draw])
+        scores["alone"].append(float(np.mean(few_shot.argmax(1) == y_dev)))
+        scores["voted"].append(float(np.mean(weighted_vote(few_shot, zero_shot, weight).argmax(1) == y_dev)))
     method = vote_member(backbone)[0]
     names = {"alone": method, "voted": f"{method}, then {THEN['voted']} at weight {weight} (chosen on set B)"}
     return [

@@ -53,8 +53,9 @@ voted beside it in ``real_fewshot.py`` (class names, 400 words a class, no texts
 mean of the probabilities at several weights of the zero-shot member (0.5 is
 scikit-learn's soft vote), and the mean of the log-odds at the same weights; one fit per
 draw, scored on set B. ``--backbone all-mpnet-base-v2`` runs it for MPNet (its few-shot
-model without the class names as rows); ``--keep DIR`` also saves each draw's
-probabilities on set B and dev, for ``real_fewshot.py --kept DIR --weight W``.
+model without the class names as rows); ``--keep DIR`` also saves the probabilities on
+dev (the zero-shot member's once, each draw's few-shot model's), for ``real_fewshot.py
+--kept DIR --weight W``.
 
 ``pairs``: the contrastive recipe (the class names as descriptions) from 64 labelled
 phrases a class at several pair budgets (``TARGET_PAIRS``: the pairs a fit aims at once
@@ -73,7 +74,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _common import FORMER_TEXT_RECIPE, machine, results_path
-from real_fewshot import NAMES, draws, read, read_yelp, unlabelled_phrases, vote_member, voted_prior
+from real_fewshot import (
+    NAMES,
+    draws,
+    kept_paths,
+    read,
+    read_yelp,
+    unlabelled_phrases,
+    vote_member,
+    voted_prior,
+    weighted_vote,
+)
 from skorch.callbacks import Callback
 
 import sktransfer.finetune._contrastive as contrastive
@@ -302,9 +313,10 @@ def combine(seeds, cache, backbone="all-MiniLM-L6-v2", keep=None):
     several ways (see the module docstring); scored on set B only.
 
     MPNet's few-shot model leaves out the class names as rows, as in ``real_fewshot.py``.
-    With ``keep`` (a folder), each draw's probabilities on set B and on SST-2 dev are
-    saved there for ``real_fewshot.py --kept``, which scores dev with a weight chosen
-    here, without refitting; this check never scores dev.
+    With ``keep`` (a folder), the probabilities on SST-2 dev are saved there (the
+    zero-shot member's once, each draw's few-shot model's) for ``real_fewshot.py
+    --kept``, which scores dev with a weight chosen here, without refitting; this check
+    never scores dev.
     """
     pool, _, design, _ = _fewshot_data()
     texts, labels = pool["sentence"].to_numpy(), pool["label"].to_numpy()
@@ -314,36 +326,37 @@ def combine(seeds, cache, backbone="all-MiniLM-L6-v2", keep=None):
     if keep is not None:  # the dev phrases and the zero-shot member's view of them: once for all draws
         Path(keep).mkdir(parents=True, exist_ok=True)
         dev = read("dev")["sentence"]
-        zero_shot_dev = prior.predict_proba(dev)
+        zero_shot_path, draw_path = kept_paths(keep, backbone)
+        np.save(zero_shot_path, prior.predict_proba(dev))
     settings = vote_member(backbone)[1]
     chosen = dict(draws(labels, 8, n_draws=max(seeds) + 1))
+    # MiniLM's rows came first, under the bare name
+    check = "combine" if backbone == "all-MiniLM-L6-v2" else f"combine, {backbone}"
     for seed in seeds:
         idx = chosen[seed]
         model = TextClassifier(backbone, strategy="contrastive", random_state=seed, **settings)
         few_shot = model.fit(texts[idx], labels[idx]).predict_proba(X)
         if keep is not None:
-            np.savez(
-                Path(keep) / f"{backbone}-draw{seed}.npz",
-                few_shot_set_b=few_shot,
-                zero_shot_set_b=zero_shot,
-                few_shot_dev=model.predict_proba(dev),
-                zero_shot_dev=zero_shot_dev,
-            )
+            np.save(str(draw_path).format(seed), model.predict_proba(dev))
+        confidence = dict(
+            few_shot_confidence=float(np.mean(few_shot.max(1))),
+            zero_shot_confidence=float(np.mean(zero_shot.max(1))),
+        )
         for weight in COMBINE_WEIGHTS:
             rules = {
-                "mean probability": (1 - weight) * few_shot + weight * zero_shot,
-                "mean log-odds": (1 - weight) * np.log(few_shot.clip(1e-9))
-                + weight * np.log(zero_shot.clip(1e-9)),
+                "mean probability": weighted_vote(few_shot, zero_shot, weight),
+                "mean log-odds": weighted_vote(
+                    np.log(few_shot.clip(1e-9)), np.log(zero_shot.clip(1e-9)), weight
+                ),
             }
             for rule, combined in rules.items():
                 yield dict(
-                    check="combine" if backbone == "all-MiniLM-L6-v2" else f"combine, {backbone}",
+                    check=check,
                     seed=seed,
                     setting=f"{rule}, zero-shot weight {weight}",
                     scored_on="set B: 1,000 phrases of 12+ words",
                     accuracy=float(np.mean(model.classes_[combined.argmax(1)] == y)),
-                    few_shot_confidence=float(np.mean(few_shot.max(1))),
-                    zero_shot_confidence=float(np.mean(zero_shot.max(1))),
+                    **confidence,
                 )
 
 
@@ -357,11 +370,13 @@ def pair_budgets(seeds, targets, per_class=64):
     for seed in seeds:
         for target in targets:
             contrastive.TARGET_PAIRS = target
-            start = time.perf_counter()
-            model = TextClassifier(strategy="contrastive", class_descriptions=NAMES, random_state=seed)
-            model.fit(texts[chosen[seed]], labels[chosen[seed]])
-            seconds = round(time.perf_counter() - start)
-            contrastive.TARGET_PAIRS = default
+            try:
+                start = time.perf_counter()
+                model = TextClassifier(strategy="contrastive", class_descriptions=NAMES, random_state=seed)
+                model.fit(texts[chosen[seed]], labels[chosen[seed]])
+                seconds = round(time.perf_counter() - start)
+            finally:  # the module's budget is shared: never leave a stopped run's value behind
+                contrastive.TARGET_PAIRS = default
             setting = f"TARGET_PAIRS={target} ({model.contrastive_pairs_} pairs)"
             yield from _scored(model, sets, f"pairs, {per_class} a class", seed, setting, fit_seconds=seconds)
 
